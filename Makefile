@@ -1,0 +1,39 @@
+# Two commands a new user needs: `make demo` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint typecheck pytest serve bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m devhost demo
+
+serve: $(VENV)/.installed
+	$(PY) -m devhost
+
+bench: $(VENV)/.installed
+	$(PY) -m devhost bench --sagas 2000
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+pytest: $(VENV)/.installed $(if $(wildcard package.json),node_modules/.installed)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) node_modules .devhost .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,127 @@
+"""In-memory adapters: the reference behaviour of every port, for unit tests and `memory` runs.
+
+Thread-safe (one lock per store), held to the same contract suites as the real adapters.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from application.ports import (
+    AppendOutcome,
+    ConcurrencyConflict,
+    DeadLetter,
+    Versioned,
+)
+from application.streams import check_batch
+from domain.messages import CommandEnvelope, EventEnvelope
+
+
+class InMemoryEventStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: dict[str, list[EventEnvelope]] = {}
+        self._receipts: set[tuple[str, str]] = set()
+        self._log: list[EventEnvelope] = []  # global append order, like a change feed
+
+    def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
+        with self._lock:
+            return [e for e in self._streams.get(stream_id, []) if e.sequenceNumber > after]
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        command_id: str,
+    ) -> AppendOutcome:
+        check_batch(stream_id, expected_version, events)
+        with self._lock:
+            if (stream_id, command_id) in self._receipts:
+                return AppendOutcome.ALREADY_HANDLED
+            stream = self._streams.setdefault(stream_id, [])
+            if len(stream) != expected_version:
+                raise ConcurrencyConflict(
+                    f"{stream_id} is at version {len(stream)}, not {expected_version}"
+                )
+            stream.extend(events)
+            self._log.extend(events)
+            self._receipts.add((stream_id, command_id))
+            return AppendOutcome.APPENDED
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
+        """Every event in append order after a position (1-based), like a change feed."""
+        with self._lock:
+            return self._log[after_position : after_position + limit]
+
+
+class InMemoryCommandPublisher:
+    """Records what was published, in order; tests deliver it to the handlers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.commands: list[CommandEnvelope] = []
+        self.events: list[EventEnvelope] = []
+
+    def publish(
+        self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()
+    ) -> None:
+        with self._lock:
+            self.commands.extend(commands)
+            self.events.extend(events)
+
+    def drain(self) -> list[CommandEnvelope]:
+        """Take the commands published so far (each once)."""
+        with self._lock:
+            taken, self.commands = self.commands, []
+            return taken
+
+
+class InMemoryViewStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._docs: dict[str, Versioned] = {}
+
+    def get(self, view_id: str) -> Versioned | None:
+        with self._lock:
+            return self._docs.get(view_id)
+
+    def save(self, document: dict[str, Any], etag: str | None) -> None:
+        with self._lock:
+            current = self._docs.get(document["id"])
+            if (current.etag if current else None) != etag:
+                raise ConcurrencyConflict(f"view {document['id']} changed since it was read")
+            self._docs[document["id"]] = Versioned(document=document, etag=uuid.uuid4().hex)
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        from application.views import is_due
+
+        with self._lock:
+            return [v.document for v in self._docs.values() if is_due(v.document, now)][:limit]
+
+
+class InMemoryDeadLetterStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._letters: dict[str, DeadLetter] = {}
+
+    def put(self, letter: DeadLetter) -> None:
+        with self._lock:
+            self._letters.setdefault(letter.id, letter)
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        with self._lock:
+            return self._letters.get(letter_id)
+
+    def list(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            return sorted(self._letters.values(), key=lambda x: x.receivedAt, reverse=True)[:limit]
+
+    def mark_replayed(self, letter_id: str, at: datetime) -> None:
+        with self._lock:
+            letter = self._letters[letter_id]
+            self._letters[letter_id] = letter.model_copy(update={"replayedAt": at})

@@ -1,0 +1,1 @@
+"""Use cases over ports: handle a command, advance the saga, project the read model."""

@@ -1,0 +1,115 @@
+"""The ports the application needs from the outside world, as typing.Protocols.
+
+Every adapter (memory, sqlite, cosmos, eventhubs) implements one of these and passes the same
+contract suite in tests/contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.messages import CommandEnvelope, EventEnvelope
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer got there first (stream version or document etag moved): reload, retry."""
+
+
+class TransientFailure(Exception):
+    """The infrastructure failed in a way that may pass: raise so the trigger retries."""
+
+
+class AppendOutcome(StrEnum):
+    APPENDED = "appended"
+    ALREADY_HANDLED = "already-handled"
+
+
+class EventStore(Protocol):
+    """Append-only streams of events, one partition per stream."""
+
+    def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
+        """Events of one stream with sequenceNumber > `after`, in sequence order."""
+        ...
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        command_id: str,
+    ) -> AppendOutcome:
+        """Append all of `events` (numbered expected_version+1, ...) or none of them.
+
+        `command_id` was already appended to this stream -> ALREADY_HANDLED, nothing appended
+        (checked before the version). The stream is past `expected_version` ->
+        ConcurrencyConflict. `events` must belong to `stream_id` and be numbered in order.
+        """
+        ...
+
+
+class CommandPublisher(Protocol):
+    """Sends commands to their aggregate's hub and forwards events to outside subscribers."""
+
+    def publish(
+        self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()
+    ) -> None:
+        """Send all of them, or raise: nothing counts as published that was not accepted."""
+        ...
+
+
+class Versioned(BaseModel):
+    """A read-model document with the opaque version (Cosmos `_etag`) it was read at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document: dict[str, Any]
+    etag: str
+
+
+class ViewStore(Protocol):
+    """Read-model documents by id (one per quote), replaced optimistically."""
+
+    def get(self, view_id: str) -> Versioned | None: ...
+
+    def save(self, document: dict[str, Any], etag: str | None) -> None:
+        """Create (etag None) or replace the document read at `etag`; ConcurrencyConflict if
+        it changed (or, on create, exists) since."""
+        ...
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Views of sagas that are not terminal and whose `saga.deadline` <= now."""
+        ...
+
+
+class DeadLetter(BaseModel):
+    """A message that can never be processed as it is, parked with the reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: Literal["command", "event"]
+    origin: str  # hub or container name it came from
+    reason: str
+    payload: str  # the message body or document, verbatim
+    correlationId: str | None = None
+    receivedAt: datetime
+    replayedAt: datetime | None = None
+
+
+class DeadLetterStore(Protocol):
+    def put(self, letter: DeadLetter) -> None:
+        """Park a letter; the same id again changes nothing."""
+        ...
+
+    def get(self, letter_id: str) -> DeadLetter | None: ...
+
+    def list(self, limit: int = 100) -> list[DeadLetter]:
+        """Most recent first."""
+        ...
+
+    def mark_replayed(self, letter_id: str, at: datetime) -> None: ...

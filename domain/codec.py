@@ -1,0 +1,78 @@
+"""Stored event types by name and schema version, and the upcaster chain applied on read.
+
+Example of a real schema change: `QuoteCreated` v1 stored `{"quote", "customer", "amount"}`;
+v2 renamed them to the seed's JSON names. v1 documents are upcast, never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain import messages as m
+from domain import saga
+
+Data = dict[str, Any]
+StoredEvent = m.DomainEvent | saga.SagaEvent
+
+EVENT_TYPES: dict[str, tuple[type[m.Message], int]] = {
+    "QuoteCreated": (m.QuoteCreated, 2),
+    "QuoteApproved": (m.QuoteApproved, 1),
+    "QuoteRejected": (m.QuoteRejected, 1),
+    "PolicyCreated": (m.PolicyCreated, 1),
+    "PolicyCreationFailed": (m.PolicyCreationFailed, 1),
+    "PolicyCancelled": (m.PolicyCancelled, 1),
+    "CustomerPolicyCountUpdated": (m.CustomerPolicyCountUpdated, 1),
+    "CustomerPolicyCountUpdateFailed": (m.CustomerPolicyCountUpdateFailed, 1),
+    "CustomerPolicyRemoved": (m.CustomerPolicyRemoved, 1),
+    "SagaStarted": (saga.SagaStarted, 1),
+    "SagaAdvanced": (saga.SagaAdvanced, 1),
+    "SagaCompleted": (saga.SagaCompleted, 1),
+    "SagaCompensationStarted": (saga.SagaCompensationStarted, 1),
+    "SagaCompensationRetried": (saga.SagaCompensationRetried, 1),
+    "SagaCompensated": (saga.SagaCompensated, 1),
+    "SagaLateEventCompensated": (saga.SagaLateEventCompensated, 1),
+}
+_NAMES = {cls: name for name, (cls, _) in EVENT_TYPES.items()}
+
+
+def _quote_created_v1_to_v2(data: Data) -> Data:
+    return {"quoteId": data["quote"], "customerId": data["customer"], "premium": data["amount"]}
+
+
+# (eventType, from_version) -> function giving the data of from_version + 1
+UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
+    ("QuoteCreated", 1): _quote_created_v1_to_v2,
+}
+
+
+class UnknownEventType(ValueError):
+    """A stored type this code does not know: never retried, dead-lettered."""
+
+
+def encode(event: StoredEvent) -> tuple[str, int, Data]:
+    """(eventType, schemaVersion, data) of an event as it is stored today."""
+    name = _NAMES[type(event)]
+    return name, EVENT_TYPES[name][1], event.model_dump(mode="json")
+
+
+def upcast(event_type: str, version: int, data: Data) -> Data:
+    """Raise stored data of an old schema version to the current one, step by step."""
+    if event_type not in EVENT_TYPES:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    current = EVENT_TYPES[event_type][1]
+    if version > current:
+        raise UnknownEventType(f"{event_type} v{version} is newer than this code (v{current})")
+    while version < current:
+        data = UPCASTERS[(event_type, version)](data)
+        version += 1
+    return data
+
+
+def decode(envelope: m.EventEnvelope) -> StoredEvent:
+    """The typed event of a stored envelope, upcast to the current schema."""
+    cls = EVENT_TYPES.get(envelope.eventType, (None, 0))[0]
+    data = upcast(envelope.eventType, envelope.schemaVersion, envelope.data)
+    assert cls is not None
+    event: StoredEvent = cls.model_validate(data)  # type: ignore[assignment]
+    return event
