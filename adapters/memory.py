@@ -53,10 +53,13 @@ class InMemoryEventStore:
             self._receipts.add((stream_id, command_id))
             return AppendOutcome.APPENDED
 
-    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
-        """Every event in append order after a position (1-based), like a change feed."""
+    def read_all(
+        self, after_position: int = 0, limit: int = 1000
+    ) -> list[tuple[int, EventEnvelope]]:
+        """(position, event) in append order after a position; positions start at 1."""
         with self._lock:
-            return self._log[after_position : after_position + limit]
+            window = self._log[after_position : after_position + limit]
+            return list(enumerate(window, start=after_position + 1))
 
 
 class InMemoryCommandPublisher:
