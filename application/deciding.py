@@ -1,0 +1,163 @@
+"""Load, decide, append: the one loop behind every aggregate command and every saga step.
+
+State is cached per worker by stream and version. A cached state is only a guess: a decision
+that appends is guarded by the store's conditional append, and a decision that appends
+nothing (a no-op or a refusal) is re-checked against a fresh read before it is believed.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar, cast
+
+from application.ports import AppendOutcome, ConcurrencyConflict, EventStore
+from domain import codec
+from domain.errors import DomainError
+from domain.messages import EventEnvelope, Message, StreamCategory, document_id, stream_id
+
+S = TypeVar("S")
+C = TypeVar("C")
+E = TypeVar("E", bound=Message)
+
+EVENT_NAMESPACE = uuid.UUID("0b8f4a52-8a57-4a0e-9a7e-6f2d3c1e5b77")
+
+
+@dataclass(frozen=True)
+class Decider(Generic[S, C, E]):
+    """An aggregate or a workflow: initial state, decide, evolve (the decider pattern)."""
+
+    category: StreamCategory
+    initial_state: S
+    decide: Callable[[S, C], Sequence[E]]
+    evolve: Callable[[S, E], S]
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Why the decision is made: `key` is the idempotency key (command or causing event id)."""
+
+    key: str
+    correlation_id: str
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision(Generic[S]):
+    outcome: Literal["appended", "already-handled", "unchanged"]
+    state: S
+    version: int
+    events: tuple[EventEnvelope, ...] = ()
+
+
+class DecisionRunner:
+    """Runs deciders over an EventStore with a bounded, version-checked state cache."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Callable[[], datetime],
+        cache_size: int = 10_000,
+        max_attempts: int = 8,
+    ) -> None:
+        self.store, self.clock, self.max_attempts = store, clock, max_attempts
+        self._cache: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def run(
+        self, decider: Decider[S, C, E], aggregate_id: str, command: C, meta: Metadata
+    ) -> Decision[S]:
+        stream = stream_id(decider.category, aggregate_id)
+        cached = self._cached(stream)
+        trusted = cached is None
+        state, version = cached or self.load(decider, stream)
+        for _ in range(self.max_attempts):
+            try:
+                new = list(decider.decide(state, command))
+            except DomainError:
+                if trusted:
+                    raise
+                state, version, trusted = *self.load(decider, stream, (state, version)), True
+                continue
+            if not new:
+                if trusted:
+                    return Decision("unchanged", state, version)
+                state, version, trusted = *self.load(decider, stream, (state, version)), True
+                continue
+            envelopes = self._envelopes(stream, version, new, meta)
+            try:
+                outcome = self.store.append(stream, version, envelopes, meta.key)
+            except ConcurrencyConflict:
+                self._forget(stream)
+                state, version, trusted = *self.load(decider, stream, (state, version)), True
+                continue
+            if outcome is AppendOutcome.ALREADY_HANDLED:
+                self._forget(stream)
+                state, version = self.load(decider, stream, (state, version))
+                return Decision("already-handled", state, version)
+            for event in new:
+                state = decider.evolve(state, event)
+            version += len(new)
+            self._remember(stream, state, version)
+            return Decision("appended", state, version, tuple(envelopes))
+        raise ConcurrencyConflict(f"{stream}: still conflicting after {self.max_attempts} tries")
+
+    def load(
+        self, decider: Decider[S, C, E], stream: str, base: tuple[S, int] | None = None
+    ) -> tuple[S, int]:
+        """State and version of a stream; from `base` only the newer events are read."""
+        state, version = base or (decider.initial_state, 0)
+        for envelope in self.store.read_stream(stream, after=version):
+            state = decider.evolve(state, cast(E, codec.decode(envelope)))
+            version = envelope.sequenceNumber
+        self._remember(stream, state, version)
+        return state, version
+
+    def _envelopes(
+        self, stream: str, version: int, events: list[E], meta: Metadata
+    ) -> list[EventEnvelope]:
+        now = self.clock()
+        envelopes = []
+        for offset, event in enumerate(events, start=1):
+            event_type, schema_version, data = codec.encode(cast(codec.StoredEvent, event))
+            envelopes.append(
+                EventEnvelope(
+                    id=document_id(stream, version + offset),
+                    streamId=stream,
+                    sequenceNumber=version + offset,
+                    eventId=str(uuid.uuid5(EVENT_NAMESPACE, f"{stream}:{meta.key}:{offset}")),
+                    eventType=event_type,
+                    schemaVersion=schema_version,
+                    timestamp=now,
+                    correlationId=meta.correlation_id,
+                    causationId=meta.key,
+                    traceparent=meta.traceparent,
+                    data=data,
+                )
+            )
+        return envelopes
+
+    def _cached(self, stream: str) -> tuple[Any, int] | None:
+        with self._lock:
+            entry = self._cache.get(stream)
+            if entry is not None:
+                self._cache.move_to_end(stream)
+            return entry
+
+    def _remember(self, stream: str, state: object, version: int) -> None:
+        with self._lock:
+            current = self._cache.get(stream)
+            if current is None or current[1] <= version:
+                self._cache[stream] = (state, version)
+                self._cache.move_to_end(stream)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _forget(self, stream: str) -> None:
+        with self._lock:
+            self._cache.pop(stream, None)

@@ -1,0 +1,168 @@
+"""The orchestrator: each new domain event advances its saga, whose commands are published,
+the event forwarded to outside subscribers, and the quote's read model brought up to date."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from application.dead_letters import park
+from application.ports import (
+    CommandPublisher,
+    ConcurrencyConflict,
+    DeadLetterStore,
+    TransientFailure,
+    ViewStore,
+)
+from application.saga_step import SagaOutcome, SagaStep, saga_event
+from application.telemetry import log
+from application.views import apply_event, apply_saga, empty_view
+from domain import codec, saga
+from domain.messages import EventEnvelope
+
+logger = logging.getLogger("quoting.orchestrator")
+
+
+@dataclass
+class BatchReport:
+    processed: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        saga_step: SagaStep,
+        publisher: CommandPublisher,
+        views: ViewStore,
+        dead_letters: DeadLetterStore,
+        clock: Callable[[], datetime],
+        origin: str = "events",
+    ) -> None:
+        self.saga, self.publisher, self.views = saga_step, publisher, views
+        self.dead_letters, self.clock, self.origin = dead_letters, clock, origin
+
+    def process_documents(
+        self, documents: Sequence[Mapping[str, Any]], final_attempt: bool = False
+    ) -> BatchReport:
+        """Process a change-feed batch in order. Poison documents are parked at once; a
+        transient failure raises after the rest of the batch was tried (the trigger retries,
+        and what succeeded is idempotent), or is parked too on the final attempt."""
+        report, failures = BatchReport(), []
+        for document in documents:
+            if document.get("docType") != "event":
+                report.skipped += 1  # receipts, saga streams: not domain events
+                continue
+            try:
+                envelope = EventEnvelope.model_validate(document)
+                event = codec.decode(envelope)
+                if isinstance(event, saga.SagaEvent):
+                    raise ValueError(f"{envelope.eventType} is a saga event in a domain stream")
+            except (ValidationError, ValueError) as error:
+                self._park(document, f"unprocessable document: {error}")
+                report.dead_lettered += 1
+                continue
+            try:
+                self.process_event(envelope, event)
+                report.processed += 1
+            except Exception as error:
+                if not final_attempt:
+                    failures.append(error)
+                    continue
+                self._park(document, f"failed after the last retry: {error!r}")
+                report.dead_lettered += 1
+        if failures:
+            raise TransientFailure(f"{len(failures)} event(s) failed, first: {failures[0]!r}")
+        return report
+
+    def process_event(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
+        assert not isinstance(event, saga.SagaEvent)
+        inp = saga.SagaInput(
+            envelope.eventId,
+            envelope.timestamp,
+            envelope.correlationId,
+            event,
+            envelope.traceparent,
+        )
+        outcome = self.saga.advance(inp)
+        self.publisher.publish(outcome.commands, [envelope])
+        self._project(envelope.correlationId, [(envelope, event)], outcome)
+        log(
+            logger,
+            logging.INFO,
+            f"saga advanced on {envelope.eventType}",
+            correlationId=envelope.correlationId,
+            eventId=envelope.eventId,
+            sagaStatus=outcome.state.status,
+            commands=",".join(f"{c.commandType}:{c.commandId}" for c in outcome.commands) or None,
+        )
+        return outcome
+
+    def expire(self, now: datetime) -> int:
+        """Feed every saga whose step deadline passed a time-out; returns how many."""
+        count = 0
+        for view in self.views.due(now):
+            deadline = datetime.fromisoformat(view["saga"]["deadline"])
+            inp = saga.timeout_input(view["id"], view["saga"]["step"], deadline, now)
+            outcome = self.saga.advance(inp)
+            self.publisher.publish(outcome.commands)
+            self._project(view["id"], [], outcome)
+            log(
+                logger,
+                logging.WARNING,
+                f"saga step {view['saga']['step']} timed out",
+                correlationId=view["id"],
+                sagaStatus=outcome.state.status,
+            )
+            count += 1
+        return count
+
+    def _project(
+        self,
+        quote_id: str,
+        events: Iterable[tuple[EventEnvelope, object]],
+        outcome: SagaOutcome,
+    ) -> None:
+        entries = [*events, *((e, saga_event(e)) for e in outcome.events)]
+        for _ in range(8):
+            current = self.views.get(quote_id)
+            view = current.document if current else empty_view(quote_id)
+            updated = view
+            for envelope, event in entries:
+                updated = apply_event(updated, envelope, event)
+            updated = apply_saga(updated, outcome.state, outcome.version)
+            if current is not None and updated == view:
+                return
+            try:
+                self.views.save(updated, current.etag if current else None)
+                return
+            except ConcurrencyConflict:
+                continue
+        raise ConcurrencyConflict(f"view {quote_id} kept changing under the orchestrator")
+
+    def _park(self, document: Mapping[str, Any], reason: str) -> None:
+        payload = json.dumps(document, sort_keys=True, default=str)
+        correlation = document.get("correlationId")
+        park(
+            self.dead_letters,
+            self.clock,
+            "event",
+            self.origin,
+            payload,
+            reason,
+            correlation if isinstance(correlation, str) else None,
+        )
+        log(
+            logger,
+            logging.ERROR,
+            f"dead-lettered a document: {reason}",
+            correlationId=correlation,
+            documentId=document.get("id"),
+        )

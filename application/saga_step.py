@@ -1,0 +1,47 @@
+"""One step of the quote saga: given an input, record the saga's decision and return the
+commands to publish — the same commands again when the input is a redelivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from application.deciding import Decider, DecisionRunner, Metadata
+from domain import codec, saga
+from domain.messages import CommandEnvelope, EventEnvelope, stream_id
+
+
+@dataclass(frozen=True)
+class SagaOutcome:
+    state: saga.SagaState
+    version: int
+    commands: tuple[CommandEnvelope, ...]
+    events: tuple[EventEnvelope, ...]  # the saga events this input caused
+
+
+class SagaStep:
+    def __init__(self, runner: DecisionRunner, rules: saga.SagaRules) -> None:
+        self.runner = runner
+        self.decider: Decider[saga.SagaState, saga.SagaInput, saga.SagaEvent] = Decider(
+            "saga", saga.initial_state, partial(saga.decide, rules=rules), saga.evolve
+        )
+
+    def advance(self, inp: saga.SagaInput) -> SagaOutcome:
+        meta = Metadata(inp.input_id, inp.quote_id, inp.traceparent)
+        decision = self.runner.run(self.decider, inp.quote_id, inp, meta)
+        events = decision.events
+        if decision.outcome != "appended" and inp.input_id in decision.state.handled:
+            # A redelivery: what was decided the first time may never have been published.
+            events = tuple(
+                e
+                for e in self.runner.store.read_stream(stream_id("saga", inp.quote_id))
+                if e.data.get("triggerId") == inp.input_id
+            )
+        commands = tuple(c for e in events for c in saga_event(e).commands)
+        return SagaOutcome(decision.state, decision.version, commands, events)
+
+
+def saga_event(envelope: EventEnvelope) -> saga.SagaEvent:
+    event = codec.decode(envelope)
+    assert isinstance(event, saga.SagaEvent), f"{envelope.eventType} is not a saga event"
+    return event
