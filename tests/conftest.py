@@ -1,0 +1,1 @@
+"""Root conftest: kept minimal; tier-specific fixtures live beside their tests."""

@@ -1,0 +1,88 @@
+"""The DeadLetterStore contract: every adapter subclasses DeadLetterStoreContract.
+
+Hooks a subclass provides: fixture `store` (an empty store per test); class attribute `gaps`
+({capability: reason}) for what it cannot offer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import pytest
+
+from application.ports import DeadLetter
+
+AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def letter(letter_id: str, received_at: datetime = AT, reason: str = "unknown type") -> DeadLetter:
+    return DeadLetter(
+        id=letter_id,
+        source="command",
+        origin="quote-commands",
+        reason=reason,
+        payload='{"commandType": "Nope", "data": {"x": "é"}}',
+        correlationId="corr-1",
+        receivedAt=received_at,
+    )
+
+
+@pytest.mark.contract
+class DeadLetterStoreContract:
+    """Behaviour every DeadLetterStore must show; see the module docstring for the hooks."""
+
+    gaps: ClassVar[dict[str, str]] = {}
+
+    @pytest.fixture
+    def store(self) -> Any:
+        raise NotImplementedError("a subclass provides an empty store")
+
+    def test_an_unknown_letter_reads_as_none(self, store: Any) -> None:
+        assert store.get("L404") is None
+        assert store.list() == []
+
+    def test_a_parked_letter_reads_back_as_parked(self, store: Any) -> None:
+        store.put(letter("L1"))
+
+        assert store.get("L1") == letter("L1")
+        assert store.list() == [letter("L1")]
+
+    def test_parking_the_same_id_again_keeps_the_first_letter(self, store: Any) -> None:
+        store.put(letter("L1", reason="first"))
+
+        store.put(letter("L1", AT + timedelta(hours=1), reason="second"))
+
+        assert store.get("L1") == letter("L1", reason="first")
+        assert store.list() == [letter("L1", reason="first")]
+
+    def test_letters_list_most_recent_first_up_to_the_limit(self, store: Any) -> None:
+        # 13:30+02:00 is 11:30 UTC: the oldest, though its text sorts last.
+        oldest = letter(
+            "L-oldest", datetime(2024, 6, 1, 13, 30, tzinfo=timezone(timedelta(hours=2)))
+        )
+        middle = letter("L-middle", AT)
+        newest = letter("L-newest", AT + timedelta(minutes=5))
+        for parked in (middle, oldest, newest):
+            store.put(parked)
+
+        assert store.list() == [newest, middle, oldest]
+        assert store.list(limit=2) == [newest, middle]
+
+    def test_marking_a_letter_replayed_records_when_and_keeps_the_rest(self, store: Any) -> None:
+        store.put(letter("L1"))
+        store.put(letter("L2"))
+        replayed_at = AT + timedelta(hours=2)
+
+        store.mark_replayed("L1", replayed_at)
+
+        assert store.get("L1") == letter("L1").model_copy(update={"replayedAt": replayed_at})
+        assert store.get("L2").replayedAt is None
+
+    def test_a_replayed_letter_parked_again_stays_replayed(self, store: Any) -> None:
+        store.put(letter("L1"))
+        store.mark_replayed("L1", AT + timedelta(hours=2))
+
+        store.put(letter("L1"))
+
+        assert store.get("L1").replayedAt == AT + timedelta(hours=2)
