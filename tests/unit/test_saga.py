@@ -1,0 +1,199 @@
+"""The quote saga decider: every path, repeats, late arrivals and time-outs."""
+
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+
+import pytest
+
+from domain import saga
+from domain.messages import (
+    CustomerPolicyCountUpdated,
+    CustomerPolicyCountUpdateFailed,
+    PolicyCreated,
+    PolicyCreationFailed,
+    QuoteApproved,
+    QuoteCreated,
+    QuoteRejected,
+)
+from domain.saga import SagaInput, SagaStatus, policy_id_for, timeout_input
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+POLICY = policy_id_for("Q1")
+
+
+def inp(payload, input_id: str, minutes: int = 0) -> SagaInput:
+    return SagaInput(input_id, T0 + timedelta(minutes=minutes), "Q1", payload, "00-trace-01")
+
+
+approved = inp(QuoteApproved(quoteId="Q1", customerId="C1", premium=100), "e-approved")
+policy_created = inp(
+    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=100), "e-policy", 1
+)
+policy_failed = inp(
+    PolicyCreationFailed(policyId=POLICY, quoteId="Q1", customerId="C1", reason="too big"),
+    "e-policy-failed",
+    1,
+)
+customer_updated = inp(
+    CustomerPolicyCountUpdated(customerId="C1", policyId=POLICY, quoteId="Q1", policyCount=1),
+    "e-customer",
+    2,
+)
+customer_failed = inp(
+    CustomerPolicyCountUpdateFailed(customerId="C1", policyId=POLICY, quoteId="Q1", reason="max"),
+    "e-customer-failed",
+    2,
+)
+quote_rejected = inp(QuoteRejected(quoteId="Q1", reason="too big"), "e-rejected", 3)
+
+
+def run(*inputs: SagaInput) -> tuple[saga.SagaState, list[saga.SagaEvent]]:
+    """Decide and evolve each input in turn; returns the final state and all saga events."""
+    state, recorded = saga.initial_state, []
+    for i in inputs:
+        events = saga.decide(state, i)
+        recorded += events
+        state = reduce(saga.evolve, events, state)
+    return state, recorded
+
+
+def commands(events: list[saga.SagaEvent]) -> list[str]:
+    return [c.commandType for e in events for c in e.commands]
+
+
+def test_an_approved_quote_starts_the_saga_by_asking_for_a_policy():
+    state, events = run(approved)
+    assert [type(e) for e in events] == [saga.SagaStarted]
+    assert commands(events) == ["CreatePolicy"]
+    assert (state.status, state.step) == (SagaStatus.RUNNING, "CreatePolicy")
+    assert state.deadline == T0 + timedelta(minutes=5)
+    [command] = events[0].commands
+    assert command.aggregateId == POLICY
+    assert (command.correlationId, command.causationId) == ("Q1", "e-approved")
+    assert command.traceparent == "00-trace-01"
+
+
+def test_the_happy_path_ends_completed():
+    state, events = run(approved, policy_created, customer_updated)
+    assert commands(events) == ["CreatePolicy", "UpdateCustomerPolicyCount"]
+    assert state.status is SagaStatus.COMPLETED
+    assert (state.step, state.deadline, state.pending) == (None, None, ())
+
+
+def test_a_refused_policy_rejects_the_quote_then_compensates():
+    state, events = run(approved, policy_failed)
+    assert commands(events[1:]) == ["RejectQuote"]
+    assert state.status is SagaStatus.COMPENSATING
+    state, _ = run(approved, policy_failed, quote_rejected)
+    assert state.status is SagaStatus.COMPENSATED
+
+
+def test_a_refused_customer_update_cancels_the_policy_and_rejects_the_quote():
+    state, events = run(approved, policy_created, customer_failed)
+    assert commands(events[2:]) == ["CancelPolicy", "RejectQuote"]
+    assert events[2].reason == "max"
+    state, _ = run(approved, policy_created, customer_failed, quote_rejected)
+    assert state.status is SagaStatus.COMPENSATED
+
+
+def test_command_ids_derive_from_the_causing_event_and_the_step():
+    _, first = run(approved, policy_created)
+    _, again = run(approved, policy_created)
+    assert [c.commandId for e in first for c in e.commands] == [
+        c.commandId for e in again for c in e.commands
+    ]
+    other = inp(approved.payload, "another-event")
+    _, different = run(other)
+    assert different[0].commands[0].commandId != first[0].commands[0].commandId
+
+
+def test_the_same_input_twice_is_decided_once():
+    state, _ = run(approved)
+    assert saga.decide(state, approved) == []
+    state, _ = run(approved, policy_created)
+    assert saga.decide(state, policy_created) == []
+
+
+def test_a_second_approval_event_does_not_restart_the_saga():
+    state, _ = run(approved, policy_created)
+    assert saga.decide(state, inp(approved.payload, "e-approved-again")) == []
+
+
+def test_events_that_do_not_concern_the_saga_change_nothing():
+    created = inp(QuoteCreated(quoteId="Q1", customerId="C1", premium=100), "e-created")
+    assert run(created) == (saga.initial_state, [])
+    state, _ = run(approved)
+    assert saga.decide(state, quote_rejected) == []  # a rejection it did not ask for
+
+
+def test_a_customer_update_arriving_while_still_creating_the_policy_is_ignored():
+    state, _ = run(approved)
+    assert saga.decide(state, customer_updated) == []
+
+
+def test_a_late_policy_after_compensation_without_a_cancel_is_cancelled():
+    # Compensating after a refusal issued no CancelPolicy; a PolicyCreated that still shows
+    # up (it cannot, by the policy decider, but the saga must not rely on that) is undone.
+    state, _ = run(approved, policy_failed, quote_rejected)
+    events = saga.decide(state, policy_created)
+    assert [type(e) for e in events] == [saga.SagaLateEventCompensated]
+    assert commands(events) == ["CancelPolicy"]
+    assert reduce(saga.evolve, events, state).status is SagaStatus.COMPENSATED
+
+
+def test_a_late_policy_after_a_compensation_that_cancelled_it_needs_nothing():
+    timeout = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=5), T0 + timedelta(6))
+    state, events = run(approved, timeout)
+    assert commands(events[1:]) == ["CancelPolicy", "RejectQuote"]
+    assert saga.decide(state, policy_created) == []
+
+
+def test_a_late_customer_update_after_a_time_out_needs_nothing():
+    deadline = policy_created.at + timedelta(minutes=5)
+    timeout = timeout_input("Q1", "UpdateCustomerPolicyCount", deadline, deadline)
+    state, events = run(approved, policy_created, timeout)
+    assert commands(events[2:]) == ["RemoveCustomerPolicy", "CancelPolicy", "RejectQuote"]
+    assert saga.decide(state, customer_updated) == []
+
+
+def test_a_time_out_of_the_current_step_compensates():
+    timeout = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=5), T0 + timedelta(6))
+    state, events = run(approved, timeout)
+    assert state.status is SagaStatus.COMPENSATING
+    assert "passed its deadline" in (events[1].reason or "")
+
+
+def test_a_stale_time_out_is_ignored():
+    stale = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=5), T0 + timedelta(6))
+    state, _ = run(approved, policy_created)
+    assert saga.decide(state, stale) == []
+    state, _ = run(approved, policy_created, customer_updated)
+    assert saga.decide(state, stale) == []
+
+
+def test_a_time_out_while_compensating_sends_the_same_commands_again():
+    state, events = run(approved, policy_failed)
+    assert state.deadline is not None
+    retry = timeout_input("Q1", "RejectQuote", state.deadline, state.deadline)
+    [again] = saga.decide(state, retry)
+    assert isinstance(again, saga.SagaCompensationRetried)
+    assert again.commands == events[1].commands
+    assert again.deadline == state.deadline + timedelta(minutes=5)
+
+
+def test_the_step_timeout_is_a_parameter():
+    events = saga.decide(saga.initial_state, approved, saga.SagaRules(timedelta(seconds=30)))
+    assert events[0].deadline == T0 + timedelta(seconds=30)
+
+
+def test_the_same_time_out_twice_is_one_input():
+    deadline = T0 + timedelta(minutes=5)
+    a = timeout_input("Q1", "CreatePolicy", deadline, deadline)
+    b = timeout_input("Q1", "CreatePolicy", deadline, deadline + timedelta(minutes=1))
+    assert a.input_id == b.input_id
+
+
+def test_one_policy_id_per_quote():
+    assert policy_id_for("Q1") == policy_id_for("Q1") != policy_id_for("Q2")
