@@ -1,0 +1,220 @@
+"""Event Hubs adapter: sends commands to their aggregate's hub and forwards events to saga-events.
+
+Sync azure-eventhub client; one producer per hub per worker, created on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
+from azure.eventhub.exceptions import EventHubError
+
+from application.ports import TransientFailure
+from domain.messages import CommandEnvelope, EventEnvelope, command_category
+
+
+class EventTooLarge(ValueError):
+    """One command or event is larger than any batch the hub accepts: it can never be sent."""
+
+
+class SettingsReader(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+
+ProducerFactory = Callable[[str], EventHubProducerClient]
+
+
+class EventHubsCommandPublisher:
+    """CommandPublisher over Event Hubs: one hub per target aggregate, keyed by aggregate id.
+
+    Commands of one call go out as one batch per (hub, partition key), split when full; every
+    batch is built before the first is sent, so an event too large for any batch raises before
+    anything leaves. A send the SDK gives up on raises TransientFailure.
+    """
+
+    def __init__(
+        self,
+        create_producer: ProducerFactory,
+        *,
+        quote_hub: str,
+        policy_hub: str,
+        customer_hub: str,
+        saga_events_hub: str,
+        send_timeout: float | None = None,
+    ) -> None:
+        self._create_producer = create_producer
+        self._hubs = {"quote": quote_hub, "policy": policy_hub, "customer": customer_hub}
+        self._saga_events_hub = saga_events_hub
+        self._send_timeout = send_timeout
+        self._producers: dict[str, EventHubProducerClient] = {}
+
+    def publish(
+        self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()
+    ) -> None:
+        groups: dict[tuple[str, str], list[EventData]] = {}
+        for command in commands:
+            hub = self._hubs[command_category(command.commandType)]
+            groups.setdefault((hub, command.aggregateId), []).append(_command_data(command))
+        for event in events:
+            key = (self._saga_events_hub, event.correlationId)
+            groups.setdefault(key, []).append(_event_data(event))
+        batches = [
+            (hub, batch)
+            for (hub, key), items in groups.items()
+            for batch in self._batches(hub, key, items)
+        ]
+        for hub, batch in batches:
+            try:
+                self._producer(hub).send_batch(batch, timeout=self._send_timeout)
+            except EventHubError as error:
+                raise TransientFailure(f"Event Hubs send to {hub!r} failed: {error}") from error
+
+    def close(self) -> None:
+        """Close every producer this worker opened (the next publish opens them again)."""
+        producers, self._producers = self._producers, {}
+        for producer in producers.values():
+            producer.close()
+
+    def _producer(self, hub: str) -> EventHubProducerClient:
+        if hub not in self._producers:
+            self._producers[hub] = self._create_producer(hub)
+        return self._producers[hub]
+
+    def _batches(self, hub: str, key: str, items: list[EventData]) -> list[EventDataBatch]:
+        try:
+            batches = [self._producer(hub).create_batch(partition_key=key)]
+        except EventHubError as error:
+            raise TransientFailure(f"Event Hubs producer for {hub!r} failed: {error}") from error
+        for item in items:
+            try:
+                batches[-1].add(item)
+                continue
+            except ValueError:
+                if len(batches[-1]) == 0:
+                    raise _too_large(hub, item, batches[-1]) from None
+            batches.append(self._producer(hub).create_batch(partition_key=key))
+            try:
+                batches[-1].add(item)
+            except ValueError:
+                raise _too_large(hub, item, batches[-1]) from None
+        return batches
+
+
+def _too_large(hub: str, item: EventData, batch: EventDataBatch) -> EventTooLarge:
+    props = item.properties or {}
+    name = props.get("commandType") or props.get("eventType")
+    ident = props.get("commandId") or props.get("eventId")
+    return EventTooLarge(
+        f"{name} {ident} does not fit in an Event Hubs batch for {hub!r} "
+        f"(limit {batch.max_size_in_bytes} bytes): nothing was sent"
+    )
+
+
+def _data(body: str, properties: dict[str, Any]) -> EventData:
+    data = EventData(body)
+    data.content_type = "application/json"
+    data.properties = {k: v for k, v in properties.items() if v is not None}
+    return data
+
+
+def _command_data(envelope: CommandEnvelope) -> EventData:
+    return _data(
+        envelope.model_dump_json(),
+        {
+            "commandType": envelope.commandType,
+            "commandId": envelope.commandId,
+            "correlationId": envelope.correlationId,
+            "causationId": envelope.causationId,
+            "traceparent": envelope.traceparent,
+            "schemaVersion": envelope.schemaVersion,
+        },
+    )
+
+
+def _event_data(envelope: EventEnvelope) -> EventData:
+    return _data(
+        envelope.model_dump_json(),
+        {
+            "eventType": envelope.eventType,
+            "eventId": envelope.eventId,
+            "correlationId": envelope.correlationId,
+            "causationId": envelope.causationId,
+            "traceparent": envelope.traceparent,
+            "schemaVersion": envelope.schemaVersion,
+        },
+    )
+
+
+def create_eventhubs_publisher(
+    settings: SettingsReader,
+    *,
+    connection: str | None = None,
+    retry_total: int = 3,
+    retry_backoff_factor: float = 0.8,
+    retry_backoff_max: float = 120,
+    send_timeout: float | None = None,
+    socket_timeout: float | None = None,
+) -> EventHubsCommandPublisher:
+    """A publisher from settings: managed identity when `<connection>__fullyQualifiedNamespace`
+    is set, else the connection string in `<connection>` (e.g. the emulator's). No client is
+    created until the first publish."""
+    from bootstrap import DEFAULTS, EVENTHUBS_CONNECTION
+
+    prefix = connection or EVENTHUBS_CONNECTION
+
+    def setting(name: str) -> str | None:
+        return settings.get(name) or DEFAULTS.get(name)
+
+    namespace = settings.get(f"{prefix}__fullyQualifiedNamespace")
+    connection_string = settings.get(prefix)
+    if not namespace and not connection_string:
+        raise ValueError(
+            f"Event Hubs is not configured: set {prefix}__fullyQualifiedNamespace (managed "
+            f"identity) or {prefix} (a connection string, e.g. the emulator's)"
+        )
+    options: dict[str, Any] = {
+        "retry_total": retry_total,
+        "retry_backoff_factor": retry_backoff_factor,
+        "retry_backoff_max": retry_backoff_max,
+    }
+    if socket_timeout is not None:
+        options["socket_timeout"] = socket_timeout
+
+    credentials: list[Any] = []  # one credential for all hubs, made with the first producer
+
+    def create_producer(hub: str) -> EventHubProducerClient:
+        if namespace:
+            if not credentials:
+                from azure.identity import DefaultAzureCredential
+
+                client_id = settings.get(f"{prefix}__clientId")
+                credentials.append(
+                    DefaultAzureCredential(
+                        **({"managed_identity_client_id": client_id} if client_id else {})
+                    )
+                )
+            return EventHubProducerClient(namespace, hub, credentials[0], **options)
+        assert connection_string is not None
+        return EventHubProducerClient.from_connection_string(
+            connection_string, eventhub_name=hub, **options
+        )
+
+    hubs = {
+        name: setting(name) or ""
+        for name in (
+            "QUOTE_COMMANDS_HUB",
+            "POLICY_COMMANDS_HUB",
+            "CUSTOMER_COMMANDS_HUB",
+            "SAGA_EVENTS_HUB",
+        )
+    }
+    return EventHubsCommandPublisher(
+        create_producer,
+        quote_hub=hubs["QUOTE_COMMANDS_HUB"],
+        policy_hub=hubs["POLICY_COMMANDS_HUB"],
+        customer_hub=hubs["CUSTOMER_COMMANDS_HUB"],
+        saga_events_hub=hubs["SAGA_EVENTS_HUB"],
+        send_timeout=send_timeout,
+    )
