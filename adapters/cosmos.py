@@ -1,0 +1,314 @@
+"""Cosmos DB for NoSQL adapters (sync SDK): the event store, the quote views, the dead letters.
+
+One logical partition per stream; one transactional batch per command (receipt + events).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
+
+from application.ports import (
+    AppendOutcome,
+    ConcurrencyConflict,
+    DeadLetter,
+    TransientFailure,
+    Versioned,
+)
+from application.streams import check_batch
+from domain.messages import EventEnvelope
+
+INFRA = Path(__file__).resolve().parent.parent / "infra" / "cosmos"
+# https://learn.microsoft.com/azure/cosmos-db/concepts-limits#per-request-limits
+MAX_BATCH_OPERATIONS = 100
+PAGE_SIZE = 100  # a stream of up to 100 events is read in one request
+_SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"})
+_FORBIDDEN_ID_CHARS = frozenset("/\\?#")
+_READ_STREAM = (
+    "SELECT * FROM c WHERE c.streamId = @s AND c.docType IN ('event', 'saga-event')"
+    " AND c.sequenceNumber > @after ORDER BY c.sequenceNumber"
+)
+
+
+class BatchTooLarge(ValueError):
+    """A command's events do not fit one transactional batch; they are never split."""
+
+
+# --- connection and set-up -------------------------------------------------------------------
+
+
+def create_cosmos_client(
+    get: Callable[[str], str | None], prefix: str = "CosmosDb", **options: Any
+) -> CosmosClient:
+    """The one client of a worker, from Functions-style connection settings.
+
+    `<prefix>__accountEndpoint` -> managed identity / DefaultAzureCredential (user-assigned when
+    `<prefix>__clientId` is set); otherwise the key connection string in `<prefix>` (emulator,
+    local server). `options` reach the CosmosClient (tests pass a counting transport).
+    The SDK reads the database account while constructing: an unreachable account raises
+    TransientFailure here already.
+    """
+    endpoint = get(f"{prefix}__accountEndpoint")
+    if endpoint:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=get(f"{prefix}__clientId"))
+        with _translated("connecting to Cosmos DB"):
+            return CosmosClient(endpoint, credential, **_endpoint_options(endpoint), **options)
+    connection = get(prefix)
+    if not connection:
+        raise ValueError(
+            f"No Cosmos DB connection: set {prefix}__accountEndpoint (managed identity) or "
+            f"{prefix} to a connection string 'AccountEndpoint=...;AccountKey=...;'"
+        )
+    parts = dict(p.split("=", 1) for p in connection.strip().rstrip(";").split(";") if "=" in p)
+    endpoint, key = parts.get("AccountEndpoint"), parts.get("AccountKey")
+    if not endpoint or not key:
+        raise ValueError(f"{prefix} must hold 'AccountEndpoint=...;AccountKey=...;'")
+    if parts.get("DisableServerCertificateValidation", "").lower() == "true":
+        options.setdefault("connection_verify", False)  # the emulator's self-signed certificate
+    with _translated("connecting to Cosmos DB"):
+        return CosmosClient(endpoint, key, **_endpoint_options(endpoint), **options)
+
+
+def _endpoint_options(endpoint: str) -> dict[str, Any]:
+    # Discovery follows the account's advertised (https) regional endpoints: a plain-http
+    # emulator or test server is then unreachable. https://aka.ms/cosmosdb-emulator
+    return {"enable_endpoint_discovery": False} if endpoint.startswith("http://") else {}
+
+
+def ensure_containers(
+    client: CosmosClient, database: str, names: Mapping[str, str] | None = None
+) -> dict[str, ContainerProxy]:
+    """Create the database and containers if missing (tests, local runs; Bicep in Azure).
+
+    `names` maps logical names (events, leases, views, deadletters) to container ids.
+    """
+    spec = json.loads((INFRA / "containers.json").read_text())
+    db = client.create_database_if_not_exists(database)
+    containers = {}
+    for logical, props in spec.items():
+        options: dict[str, Any] = {}
+        if "indexingPolicyFile" in props:
+            policy = (INFRA / props["indexingPolicyFile"]).read_text()
+            options["indexing_policy"] = json.loads(policy)
+        containers[logical] = db.create_container_if_not_exists(
+            (names or {}).get(logical, logical), PartitionKey(props["partitionKeyPath"]), **options
+        )
+    return containers
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Failures that may pass (throttling after the SDK's retries, 5xx, network) -> Transient."""
+    try:
+        yield
+    except CosmosHttpResponseError as error:
+        if _is_transient(error.status_code):
+            raise TransientFailure(f"{action}: Cosmos DB answered {error.status_code}") from error
+        raise
+    except (ServiceRequestError, ServiceResponseError) as error:
+        raise TransientFailure(f"{action}: {error}") from error
+
+
+def _is_transient(status: int | None) -> bool:
+    return status in {408, 429, 449} or (status or 0) >= 500
+
+
+def _strip(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k not in _SYSTEM_PROPERTIES}
+
+
+# --- event store -----------------------------------------------------------------------------
+
+
+class CosmosEventStore:
+    """Events as documents `{streamId}:{sequence:010d}` in partition `/streamId`.
+
+    The unique id makes a rival writer of the same sequence fail with 409 (no read needed);
+    a receipt `receipt:{commandId}` in the same batch makes a redelivered command a no-op.
+    """
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self._container = container
+
+    def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@s", "value": stream_id},
+            {"name": "@after", "value": after},
+        ]
+        with _translated(f"reading {stream_id}"):
+            pages = self._container.query_items(
+                _READ_STREAM,
+                parameters=parameters,
+                partition_key=stream_id,
+                max_item_count=PAGE_SIZE,
+            ).by_page()
+            return [EventEnvelope.model_validate(doc) for page in pages for doc in page]
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventEnvelope],
+        command_id: str,
+    ) -> AppendOutcome:
+        check_batch(stream_id, expected_version, events)
+        if not command_id or _FORBIDDEN_ID_CHARS & set(command_id):
+            raise ValueError(f"command id {command_id!r} cannot be part of a Cosmos DB id")
+        if len(events) + 1 > MAX_BATCH_OPERATIONS:
+            raise BatchTooLarge(
+                f"{len(events)} events and a receipt exceed the {MAX_BATCH_OPERATIONS} operations "
+                f"of one transactional batch; a command may emit at most "
+                f"{MAX_BATCH_OPERATIONS - 1} events"
+            )
+        receipt = {
+            "id": f"receipt:{command_id}",
+            "streamId": stream_id,
+            "docType": "receipt",
+            "commandId": command_id,
+            "version": events[-1].sequenceNumber,
+        }
+        # The receipt goes first: a redelivered command fails on it before any event id.
+        operations = [("create", (doc,)) for doc in [receipt, *(e.to_document() for e in events)]]
+        try:
+            with _translated(f"appending to {stream_id}"):
+                self._container.execute_item_batch(operations, partition_key=stream_id)
+        except CosmosBatchOperationError as error:
+            return self._failed(stream_id, expected_version, error)
+        return AppendOutcome.APPENDED
+
+    @staticmethod
+    def _failed(stream: str, expected: int, error: CosmosBatchOperationError) -> AppendOutcome:
+        statuses = [int(r.get("statusCode", 0)) for r in error.operation_responses or []]
+        failed = [(i, s) for i, s in enumerate(statuses) if s >= 400 and s != 424]
+        index, status = failed[0] if failed else (error.error_index, error.status_code)
+        if status == 409 and index == 0:
+            return AppendOutcome.ALREADY_HANDLED
+        if status == 409:
+            raise ConcurrencyConflict(f"{stream} has moved past version {expected}") from error
+        if status == 413:
+            raise BatchTooLarge(f"the batch for {stream} exceeds 2 MB") from error
+        if _is_transient(status):
+            raise TransientFailure(f"appending to {stream}: batch answered {status}") from error
+        raise error
+
+
+# --- read models -----------------------------------------------------------------------------
+
+
+class CosmosViewStore:
+    """Quote views, one document per quote in partition `/id`, replaced by `_etag`."""
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self._container = container
+
+    def get(self, view_id: str) -> Versioned | None:
+        with _translated(f"reading view {view_id}"):
+            try:
+                doc = self._container.read_item(view_id, partition_key=view_id)
+            except CosmosHttpResponseError as error:
+                if error.status_code == 404:
+                    return None
+                raise
+        return Versioned(document=_strip(doc), etag=doc["_etag"])
+
+    def save(self, document: dict[str, Any], etag: str | None) -> None:
+        view_id = document["id"]
+        with _translated(f"saving view {view_id}"):
+            try:
+                if etag is None:
+                    self._container.create_item(document)
+                else:
+                    self._container.replace_item(
+                        view_id, document, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
+            except CosmosHttpResponseError as error:
+                # 409: created meanwhile; 412: replaced since read; 404: deleted since read.
+                if error.status_code in {404, 409, 412}:
+                    raise ConcurrencyConflict(
+                        f"view {view_id} changed since it was read"
+                    ) from error
+                raise
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Same rule as application.views.is_due: deadlines are UTC `isoformat()` strings, so
+        comparing them as strings orders them in time. Used by the time-out timer only."""
+        from domain.saga import TERMINAL
+
+        query = (
+            "SELECT TOP @limit * FROM c WHERE IS_STRING(c.saga.deadline)"
+            " AND c.saga.deadline <= @now AND NOT ARRAY_CONTAINS(@terminal, c.saga.status)"
+        )
+        parameters: list[dict[str, Any]] = [
+            {"name": "@limit", "value": limit},
+            {"name": "@now", "value": now.astimezone(UTC).isoformat()},
+            {"name": "@terminal", "value": sorted(s.value for s in TERMINAL)},
+        ]
+        with _translated("querying due sagas"):
+            items = self._container.query_items(
+                query, parameters=parameters, enable_cross_partition_query=True
+            )
+            return [_strip(doc) for doc in items]
+
+
+class CosmosDeadLetterStore:
+    """Parked messages in partition `/id`; the same id twice is stored once."""
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self._container = container
+
+    def put(self, letter: DeadLetter) -> None:
+        with _translated(f"parking {letter.id}"):
+            try:
+                self._container.create_item(_letter_document(letter))
+            except CosmosHttpResponseError as error:
+                if error.status_code != 409:
+                    raise
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        with _translated(f"reading dead letter {letter_id}"):
+            try:
+                doc = self._container.read_item(letter_id, partition_key=letter_id)
+            except CosmosHttpResponseError as error:
+                if error.status_code == 404:
+                    return None
+                raise
+        return DeadLetter.model_validate(doc)
+
+    def list(self, limit: int = 100) -> list[DeadLetter]:
+        query = "SELECT TOP @limit * FROM c ORDER BY c.receivedAtUtc DESC"
+        with _translated("listing dead letters"):
+            items = self._container.query_items(
+                query,
+                parameters=[{"name": "@limit", "value": limit}],
+                enable_cross_partition_query=True,
+            )
+            return [DeadLetter.model_validate(doc) for doc in items]
+
+    def mark_replayed(self, letter_id: str, at: datetime) -> None:
+        value = at.astimezone(UTC).isoformat()
+        with _translated(f"marking {letter_id} replayed"):
+            try:
+                self._container.patch_item(
+                    letter_id, letter_id, [{"op": "set", "path": "/replayedAt", "value": value}]
+                )
+            except CosmosHttpResponseError as error:
+                if error.status_code == 404:
+                    raise KeyError(letter_id) from error
+                raise
+
+
+def _letter_document(letter: DeadLetter) -> dict[str, Any]:
+    # A fixed-width UTC key: ISO strings with and without fractions or offsets do not sort.
+    key = letter.receivedAt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {**letter.model_dump(mode="json"), "receivedAtUtc": key}
