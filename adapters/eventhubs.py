@@ -147,6 +147,12 @@ def _event_data(envelope: EventEnvelope) -> EventData:
     )
 
 
+def _default_azure_credential(**options: Any) -> Any:
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(**options)
+
+
 def create_eventhubs_publisher(
     settings: SettingsReader,
     *,
@@ -156,10 +162,11 @@ def create_eventhubs_publisher(
     retry_backoff_max: float = 120,
     send_timeout: float | None = None,
     socket_timeout: float | None = None,
+    credential_factory: Callable[..., Any] | None = None,
 ) -> EventHubsCommandPublisher:
     """A publisher from settings: managed identity when `<connection>__fullyQualifiedNamespace`
     is set, else the connection string in `<connection>` (e.g. the emulator's). No client is
-    created until the first publish."""
+    created until the first publish. `credential_factory` defaults to DefaultAzureCredential."""
     from bootstrap import DEFAULTS, EVENTHUBS_CONNECTION
 
     prefix = connection or EVENTHUBS_CONNECTION
@@ -187,13 +194,10 @@ def create_eventhubs_publisher(
     def create_producer(hub: str) -> EventHubProducerClient:
         if namespace:
             if not credentials:
-                from azure.identity import DefaultAzureCredential
-
                 client_id = settings.get(f"{prefix}__clientId")
+                make = credential_factory or _default_azure_credential
                 credentials.append(
-                    DefaultAzureCredential(
-                        **({"managed_identity_client_id": client_id} if client_id else {})
-                    )
+                    make(**({"managed_identity_client_id": client_id} if client_id else {}))
                 )
             return EventHubProducerClient(namespace, hub, credentials[0], **options)
         assert connection_string is not None

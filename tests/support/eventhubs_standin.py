@@ -317,6 +317,16 @@ class EventHubsStandIn:
         """Where a partition key lands (the same key always lands on the same partition)."""
         return str(zlib.crc32(partition_key.encode()) % self.hubs[hub])
 
+    def receivers(self, hub: str, partition: str) -> int:
+        """Consumer links currently attached to one partition (any consumer group)."""
+        peers = list(self._peers.values())
+        return sum(
+            1
+            for peer in peers
+            for _, consumer in list(peer.consumers)
+            if (consumer.hub, consumer.partition) == (hub, partition)
+        )
+
     def sends(self, hub: str) -> int:
         """Deliveries (one per send call of a producer, batch or single) accepted on a hub."""
         with self._lock:
@@ -435,7 +445,9 @@ class EventHubsStandIn:
                 self._delivery(peer, event.delivery)
             elif kind == Event.LINK_REMOTE_CLOSE:
                 event.link.close()
-                peer.consumers = [(lk, c) for lk, c in peer.consumers if lk != event.link]
+                peer.consumers = [
+                    (lk, c) for lk, c in peer.consumers if not lk.state & Endpoint.REMOTE_CLOSED
+                ]
             elif kind == Event.SESSION_REMOTE_CLOSE:
                 event.session.close()
             elif kind == Event.CONNECTION_REMOTE_CLOSE:
