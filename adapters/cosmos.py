@@ -25,13 +25,14 @@ from application.ports import (
     Versioned,
 )
 from application.streams import check_batch
-from domain.messages import EventEnvelope
+from domain.messages import EventEnvelope, document_id
 
 INFRA = Path(__file__).resolve().parent.parent / "infra" / "cosmos"
 # https://learn.microsoft.com/azure/cosmos-db/concepts-limits#per-request-limits
 MAX_BATCH_OPERATIONS = 100
 PAGE_SIZE = 100  # a stream of up to 100 events is read in one request
-_SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"})
+_DUE_AT = "sagaDueAtUtc"  # stored beside a view, never returned: see CosmosViewStore.due
+_SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn", _DUE_AT})
 _FORBIDDEN_ID_CHARS = frozenset("/\\?#")
 _READ_STREAM = (
     "SELECT * FROM c WHERE c.streamId = @s AND c.docType IN ('event', 'saga-event')"
@@ -135,11 +136,15 @@ class CosmosEventStore:
     """Events as documents `{streamId}:{sequence:010d}` in partition `/streamId`.
 
     The unique id makes a rival writer of the same sequence fail with 409 (no read needed);
-    a receipt `receipt:{commandId}` in the same batch makes a redelivered command a no-op.
+    a receipt `receipt:{commandId}` in the same batch makes a redelivered command a no-op; a
+    read of the event at `expected_version` in the same batch fails it (404) when the stream
+    has not got that far. All in one request. `check_predecessor=False` drops that read: only
+    for the local test server, which fails every batch that holds a read (docs/cosmos.md).
     """
 
-    def __init__(self, container: ContainerProxy) -> None:
+    def __init__(self, container: ContainerProxy, *, check_predecessor: bool = True) -> None:
         self._container = container
+        self._check_predecessor = check_predecessor
 
     def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
         parameters: list[dict[str, Any]] = [
@@ -165,11 +170,11 @@ class CosmosEventStore:
         check_batch(stream_id, expected_version, events)
         if not command_id or _FORBIDDEN_ID_CHARS & set(command_id):
             raise ValueError(f"command id {command_id!r} cannot be part of a Cosmos DB id")
-        if len(events) + 1 > MAX_BATCH_OPERATIONS:
+        if len(events) + 2 > MAX_BATCH_OPERATIONS:
             raise BatchTooLarge(
-                f"{len(events)} events and a receipt exceed the {MAX_BATCH_OPERATIONS} operations "
-                f"of one transactional batch; a command may emit at most "
-                f"{MAX_BATCH_OPERATIONS - 1} events"
+                f"{len(events)} events, a receipt and a version check exceed the "
+                f"{MAX_BATCH_OPERATIONS} operations of one transactional batch; a command may "
+                f"emit at most {MAX_BATCH_OPERATIONS - 2} events"
             )
         receipt = {
             "id": f"receipt:{command_id}",
@@ -178,8 +183,12 @@ class CosmosEventStore:
             "commandId": command_id,
             "version": events[-1].sequenceNumber,
         }
-        # The receipt goes first: a redelivered command fails on it before any event id.
-        operations = [("create", (doc,)) for doc in [receipt, *(e.to_document() for e in events)]]
+        # Order matters: Cosmos stops at the first failure, so a redelivered command fails on
+        # its receipt (-> ALREADY_HANDLED) before the version checks that follow.
+        operations: list[tuple[str, tuple[Any, ...]]] = [("create", (receipt,))]
+        if self._check_predecessor and expected_version > 0:
+            operations.append(("read", (document_id(stream_id, expected_version),)))
+        operations += [("create", (e.to_document(),)) for e in events]
         try:
             with _translated(f"appending to {stream_id}"):
                 self._container.execute_item_batch(operations, partition_key=stream_id)
@@ -196,6 +205,8 @@ class CosmosEventStore:
             return AppendOutcome.ALREADY_HANDLED
         if status == 409:
             raise ConcurrencyConflict(f"{stream} has moved past version {expected}") from error
+        if status == 404:
+            raise ConcurrencyConflict(f"{stream} has not reached version {expected}") from error
         if status == 413:
             raise BatchTooLarge(f"the batch for {stream} exceeds 2 MB") from error
         if _is_transient(status):
@@ -225,12 +236,13 @@ class CosmosViewStore:
     def save(self, document: dict[str, Any], etag: str | None) -> None:
         view_id = document["id"]
         with _translated(f"saving view {view_id}"):
+            stored = {**document, _DUE_AT: _due_at(document)}
             try:
                 if etag is None:
-                    self._container.create_item(document)
+                    self._container.create_item(stored)
                 else:
                     self._container.replace_item(
-                        view_id, document, etag=etag, match_condition=MatchConditions.IfNotModified
+                        view_id, stored, etag=etag, match_condition=MatchConditions.IfNotModified
                     )
             except CosmosHttpResponseError as error:
                 # 409: created meanwhile; 412: replaced since read; 404: deleted since read.
@@ -241,24 +253,35 @@ class CosmosViewStore:
                 raise
 
     def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        """Same rule as application.views.is_due: deadlines are UTC `isoformat()` strings, so
-        comparing them as strings orders them in time. Used by the time-out timer only."""
-        from domain.saga import TERMINAL
+        """application.views.is_due as a cross-partition query (used by the time-out timer).
 
-        query = (
-            "SELECT TOP @limit * FROM c WHERE IS_STRING(c.saga.deadline)"
-            " AND c.saga.deadline <= @now AND NOT ARRAY_CONTAINS(@terminal, c.saga.status)"
-        )
+        Deadlines may carry any UTC offset, so `save` stores a fixed-width UTC copy of the
+        deadline of every non-terminal saga; comparing those as strings orders them in time.
+        """
+        query = "SELECT TOP @limit * FROM c WHERE IS_STRING(c.{0}) AND c.{0} <= @now"
         parameters: list[dict[str, Any]] = [
             {"name": "@limit", "value": limit},
-            {"name": "@now", "value": now.astimezone(UTC).isoformat()},
-            {"name": "@terminal", "value": sorted(s.value for s in TERMINAL)},
+            {"name": "@now", "value": _utc_key(now)},
         ]
         with _translated("querying due sagas"):
             items = self._container.query_items(
-                query, parameters=parameters, enable_cross_partition_query=True
+                query.format(_DUE_AT), parameters=parameters, enable_cross_partition_query=True
             )
             return [_strip(doc) for doc in items]
+
+
+def _due_at(view: Mapping[str, Any]) -> str | None:
+    from domain.saga import TERMINAL
+
+    saga = view.get("saga") or {}
+    if not saga.get("deadline") or saga.get("status") in {s.value for s in TERMINAL}:
+        return None
+    return _utc_key(datetime.fromisoformat(saga["deadline"]))
+
+
+def _utc_key(moment: datetime) -> str:
+    """A fixed-width UTC text: ISO strings with other offsets or no fraction do not sort."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class CosmosDeadLetterStore:
@@ -309,6 +332,4 @@ class CosmosDeadLetterStore:
 
 
 def _letter_document(letter: DeadLetter) -> dict[str, Any]:
-    # A fixed-width UTC key: ISO strings with and without fractions or offsets do not sort.
-    key = letter.receivedAt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return {**letter.model_dump(mode="json"), "receivedAtUtc": key}
+    return {**letter.model_dump(mode="json"), "receivedAtUtc": _utc_key(letter.receivedAt)}

@@ -13,17 +13,15 @@ from azure.core.pipeline.transport import RequestsTransport
 from adapters.cosmos import BatchTooLarge, CosmosEventStore, create_cosmos_client
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
 from tests.support.builders import batch
-from tests.support.cosmos_server import CosmosAccount
+from tests.support.cosmos_server import BATCH_READ_GAP, ROLLBACK_GAP, CosmosAccount
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.support.cosmos_fixtures"]
 
-ROLLBACK_GAP = "a failed transactional batch does not roll back its earlier operations"
-
 
 @pytest.fixture
-def store(cosmos_containers) -> CosmosEventStore:
-    return CosmosEventStore(cosmos_containers["events"])
+def store(cosmos: CosmosAccount, cosmos_containers) -> CosmosEventStore:
+    return cosmos.event_store(cosmos_containers["events"])
 
 
 @pytest.fixture
@@ -71,6 +69,19 @@ def test_a_second_writer_of_the_same_version_gets_a_concurrency_conflict(store, 
     assert store.read_stream(stream) == batch(stream, 0, 2, tag="first")
 
 
+def test_an_append_ahead_of_the_stream_conflicts_and_appends_nothing(
+    store, stream, cosmos: CosmosAccount
+):
+    cosmos.skip_on_gap(BATCH_READ_GAP)
+    store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
+
+    with pytest.raises(ConcurrencyConflict, match="not reached version 3"):
+        store.append(stream, 3, batch(stream, 3, 1, tag="ahead"), "cmd-2")
+
+    assert store.read_stream(stream) == batch(stream, 0, 2)
+    assert store.append(stream, 2, batch(stream, 2, 1), "cmd-2") is AppendOutcome.APPENDED
+
+
 def test_a_conflicting_command_leaves_no_receipt_and_succeeds_once_reloaded(
     store, stream, cosmos: CosmosAccount
 ):
@@ -113,12 +124,12 @@ def test_reads_a_stream_longer_than_one_page_in_sequence_order(store, stream):
 
 
 def test_a_command_with_more_events_than_one_batch_holds_is_refused_whole(store, stream):
-    assert store.append(stream, 0, batch(stream, 0, 99), "cmd-fits") is AppendOutcome.APPENDED
+    assert store.append(stream, 0, batch(stream, 0, 98), "cmd-fits") is AppendOutcome.APPENDED
 
-    with pytest.raises(BatchTooLarge, match="at most 99 events"):
-        store.append(stream, 99, batch(stream, 99, 100), "cmd-too-big")
+    with pytest.raises(BatchTooLarge, match="at most 98 events"):
+        store.append(stream, 98, batch(stream, 98, 99), "cmd-too-big")
 
-    assert len(store.read_stream(stream)) == 99
+    assert len(store.read_stream(stream)) == 98
 
 
 def test_events_that_are_not_the_streams_next_are_refused_before_any_request(store, stream):
@@ -151,7 +162,7 @@ def test_throttling_that_outlasts_the_sdk_retries_is_a_transient_failure(
     container = database.get_container_client(cosmos_containers["events"].id)
 
     with pytest.raises(TransientFailure, match="429"):
-        CosmosEventStore(container).append(stream, 0, batch(stream, 0, 1), "cmd-1")
+        cosmos.event_store(container).append(stream, 0, batch(stream, 0, 1), "cmd-1")
 
 
 class SeveredTransport(RequestsTransport):
@@ -173,7 +184,7 @@ def test_a_lost_connection_is_a_transient_failure(
         {"CosmosDb": cosmos.connection_string}.get, transport=transport, retry_total=0
     )
     database = client.get_database_client(cosmos_database.id)
-    store = CosmosEventStore(database.get_container_client(cosmos_containers["events"].id))
+    store = cosmos.event_store(database.get_container_client(cosmos_containers["events"].id))
     store.read_stream(stream)  # connected and warm
 
     transport.severed = True

@@ -17,8 +17,16 @@ from typing import IO, Any
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
 
+from adapters.cosmos import CosmosEventStore
+
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("cosmos_server.js")
+BATCH_READ_GAP = (
+    "a transactional batch holding a read operation fails whole with 500, so the event store "
+    "runs without its predecessor check and cannot see an append ahead of the stream"
+)
+ROLLBACK_GAP = "a failed transactional batch does not roll back its earlier operations"
+MISSING_ITEM_GAP = "reading a missing item answers 500 instead of 404"
 # The emulator's published well-known key; the local server accepts any key.
 EMULATOR_KEY = (
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -65,6 +73,10 @@ class CosmosAccount:
     def connection_string(self) -> str:
         extra = "DisableServerCertificateValidation=True;" if _tls_unverified() else ""
         return f"AccountEndpoint={self.endpoint};AccountKey={self.key};{extra}"
+
+    def event_store(self, container: Any) -> CosmosEventStore:
+        """The production store; on the local server without the batch read it cannot run."""
+        return CosmosEventStore(container, check_predecessor=not self.local_server)
 
     def skip_on_gap(self, gap: str) -> None:
         """Skip the calling test on the local server, naming the Cosmos guarantee it lacks."""
