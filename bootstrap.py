@@ -4,8 +4,26 @@ set of adapters per worker process (SDK clients are never created at import time
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from application.commands import CommandHandler, Rules
+from application.deciding import DecisionRunner
+from application.inbox import CommandInbox
+from application.orchestration import Orchestrator
+from application.ports import CommandPublisher, DeadLetterStore, EventStore, ViewStore
+from application.quotes import QuoteService
+from application.replay import DeadLetterDesk
+from application.saga_step import SagaStep
+from domain.customer import CustomerRules
+from domain.messages import StreamCategory
+from domain.policy import UnderwritingRules
+from domain.saga import SagaRules
 
 # Identity-based connection prefixes, shared by the Functions bindings and our SDK clients:
 # `CosmosDb__accountEndpoint` / `EventHubs__fullyQualifiedNamespace` in Azure (managed identity),
@@ -51,3 +69,148 @@ class Settings:
     @classmethod
     def from_environment(cls) -> Settings:
         return cls(dict(os.environ))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rules_from(settings: Settings) -> Rules:
+    return Rules(
+        underwriting=UnderwritingRules(float(settings["UNDERWRITING_PREMIUM_LIMIT"])),
+        customers=CustomerRules(int(settings["MAX_ACTIVE_POLICIES"])),
+        saga=SagaRules(timedelta(seconds=float(settings["SAGA_STEP_TIMEOUT_SECONDS"]))),
+    )
+
+
+@dataclass
+class Adapters:
+    store: EventStore
+    publisher: CommandPublisher
+    views: ViewStore
+    dead_letters: DeadLetterStore
+    close: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Services:
+    """Everything the triggers call, wired once per worker."""
+
+    settings: Settings
+    adapters: Adapters
+    clock: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+
+    def __post_init__(self) -> None:
+        a, rules = self.adapters, rules_from(self.settings)
+        self.commands = CommandHandler(a.store, self.clock, rules)
+        saga_step = SagaStep(DecisionRunner(a.store, self.clock), rules.saga)
+        self.orchestrator = Orchestrator(
+            saga_step,
+            a.publisher,
+            a.views,
+            a.dead_letters,
+            self.clock,
+            origin=self.settings["EVENTS_CONTAINER"],
+        )
+        self.quotes = QuoteService(self.commands, a.views, self.clock, self.new_id)
+        self.desk = DeadLetterDesk(a.dead_letters, a.publisher, self.orchestrator, self.clock)
+        self._inboxes = {
+            category: CommandInbox(
+                self.commands,
+                a.dead_letters,
+                self.clock,
+                self.settings[f"{category.upper()}_COMMANDS_HUB"],
+            )
+            for category in ("quote", "policy", "customer")
+        }
+
+    def inbox(self, category: StreamCategory) -> CommandInbox:
+        return self._inboxes[category]
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """The adapters the settings ask for; SDK clients are created here, never at import."""
+    store_backend, publisher_backend = settings["STORE_BACKEND"], settings["PUBLISHER_BACKEND"]
+    adapters: dict[str, Any] = {}
+    closers: list[Callable[[], None]] = []
+    if store_backend == "memory":
+        from adapters.memory import InMemoryDeadLetterStore, InMemoryEventStore, InMemoryViewStore
+
+        adapters |= {
+            "store": InMemoryEventStore(),
+            "views": InMemoryViewStore(),
+            "dead_letters": InMemoryDeadLetterStore(),
+        }
+    elif store_backend == "sqlite":
+        from adapters.sqlite import SqliteDeadLetterStore, SqliteEventStore, SqliteViewStore
+
+        directory = Path(settings["SQLITE_DIR"])
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "store.db"
+        adapters |= {
+            "store": SqliteEventStore(path),
+            "views": SqliteViewStore(path),
+            "dead_letters": SqliteDeadLetterStore(path),
+        }
+    elif store_backend == "cosmos":
+        from adapters import cosmos
+
+        adapters |= cosmos.stores_from_settings(settings.get, COSMOS_CONNECTION)
+    else:
+        raise ValueError(f"STORE_BACKEND={store_backend!r}: expected cosmos, sqlite or memory")
+    if publisher_backend == "memory":
+        from adapters.memory import InMemoryCommandPublisher
+
+        adapters["publisher"] = InMemoryCommandPublisher()
+    elif publisher_backend == "sqlite-log":
+        from devhost.hubs import SqliteLogCommandPublisher
+
+        adapters["publisher"] = SqliteLogCommandPublisher.from_settings(settings)
+    elif publisher_backend == "eventhubs":
+        from adapters.eventhubs import create_eventhubs_publisher
+
+        publisher = create_eventhubs_publisher(settings.get)
+        adapters["publisher"] = publisher
+        closers.append(publisher.close)
+    else:
+        raise ValueError(
+            f"PUBLISHER_BACKEND={publisher_backend!r}: expected eventhubs, sqlite-log or memory"
+        )
+
+    def close() -> None:
+        for closer in closers:
+            closer()
+
+    return Adapters(close=close, **adapters)
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def services() -> Services:
+    """This worker's services, built on first use (thread-safe)."""
+    global _services  # noqa: PLW0603 - one set of services per worker process
+    with _lock:
+        if _services is None:
+            settings = Settings.from_environment()
+            configure_telemetry(settings)
+            _services = Services(settings, build_adapters(settings))
+        return _services
+
+
+def install(replacement: Services | None) -> Services | None:
+    """Swap this worker's services (tests and the local host); returns the previous ones."""
+    global _services  # noqa: PLW0603 - one set of services per worker process
+    with _lock:
+        previous, _services = _services, replacement
+        return previous
+
+
+def configure_telemetry(settings: Settings) -> None:
+    """OpenTelemetry export to Application Insights when a connection string is set."""
+    if settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        from azure.monitor.opentelemetry import configure_azure_monitor
+
+        configure_azure_monitor(logger_name="quoting")

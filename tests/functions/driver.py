@@ -1,0 +1,75 @@
+"""Drives the real trigger entry points with real func.* payloads, the way the host would."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from bootstrap import Services
+from domain.messages import CommandEnvelope, command_category
+from tests.functions.conftest import InvocationContext
+from triggers import command_handlers, orchestrator, timers
+
+orchestrate = orchestrator.orchestrate.build().get_user_function()
+HANDLERS = {
+    "quote": command_handlers.handle_quote_commands.build().get_user_function(),
+    "policy": command_handlers.handle_policy_commands.build().get_user_function(),
+    "customer": command_handlers.handle_customer_commands.build().get_user_function(),
+}
+expire_stuck_sagas = timers.expire_stuck_sagas.build().get_user_function()
+_sequence = itertools.count(1)
+
+
+def document_list(documents: list[dict]) -> func.DocumentList:
+    return func.DocumentList([func.Document.from_dict(d) for d in documents])
+
+
+def hub_event(body: bytes, partition_key: str) -> func.EventHubEvent:
+    number = next(_sequence)
+    return func.EventHubEvent(
+        body=body,
+        partition_key=partition_key,
+        sequence_number=number,
+        offset=str(number * 100),
+        enqueued_time=datetime.now(UTC),
+    )
+
+
+class Driver:
+    """Moves new events through the orchestrator and published commands through their hub's
+    handler until nothing is left, delivering every batch `times` times."""
+
+    def __init__(self, services: Services, times: int = 2) -> None:
+        self.services, self.times, self.position = services, times, 0
+        self.context = InvocationContext()
+
+    def new_documents(self) -> list[dict]:
+        fresh = self.services.adapters.store.read_all(self.position)  # type: ignore[attr-defined]
+        if fresh:
+            self.position = fresh[-1][0]
+        return [envelope.to_document() for _, envelope in fresh]
+
+    def run_until_quiet(self) -> None:
+        for _ in range(100):
+            documents = self.new_documents()
+            commands = self.services.adapters.publisher.drain()  # type: ignore[attr-defined]
+            if not documents and not commands:
+                return
+            for _ in range(self.times):
+                if documents:
+                    orchestrate(document_list(documents), self.context)
+                self.deliver(commands)
+        raise AssertionError("the saga did not settle in 100 rounds")
+
+    def deliver(self, commands: list[CommandEnvelope]) -> None:
+        by_hub: dict[str, list[func.EventHubEvent]] = defaultdict(list)
+        for command in commands:
+            body = command.model_dump_json().encode()
+            by_hub[command_category(command.commandType)].append(
+                hub_event(body, command.aggregateId)
+            )
+        for category, events in by_hub.items():
+            HANDLERS[category](events, self.context)

@@ -1,0 +1,38 @@
+"""The orchestrator: a Cosmos DB change-feed trigger on the events container."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from bootstrap import COSMOS_CONNECTION, services
+from triggers.retries import EXPONENTIAL, is_final_attempt
+
+bp = func.Blueprint()
+logger = logging.getLogger("quoting.orchestrator")
+
+
+@bp.function_name("orchestrate")
+@bp.retry(**EXPONENTIAL)
+@bp.cosmos_db_trigger(
+    arg_name="documents",
+    connection=COSMOS_CONNECTION,
+    database_name="%COSMOS_DATABASE%",
+    container_name="%EVENTS_CONTAINER%",
+    lease_container_name="%LEASES_CONTAINER%",
+    lease_container_prefix="orchestrator",
+    # With identity-based connections the trigger cannot create it: Bicep does.
+    create_lease_container_if_not_exists=False,
+)
+def orchestrate(documents: func.DocumentList, context: func.Context) -> None:
+    report = services().orchestrator.process_documents(
+        [document.to_dict() for document in documents], final_attempt=is_final_attempt(context)
+    )
+    logger.info(
+        "orchestrate batch=%d processed=%d skipped=%d deadLettered=%d",
+        len(documents),
+        report.processed,
+        report.skipped,
+        report.dead_lettered,
+    )
