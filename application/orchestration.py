@@ -62,16 +62,11 @@ class Orchestrator:
                 continue
             try:
                 envelope = EventEnvelope.model_validate(document)
-                event = codec.decode(envelope)
-                if isinstance(event, saga.SagaEvent):
-                    raise ValueError(f"{envelope.eventType} is a saga event in a domain stream")
+                self.process_event(envelope, codec.decode(envelope))
+                report.processed += 1
             except (ValidationError, ValueError) as error:
                 self._park(document, f"unprocessable document: {error}")
                 report.dead_lettered += 1
-                continue
-            try:
-                self.process_event(envelope, event)
-                report.processed += 1
             except Exception as error:
                 if not final_attempt:
                     failures.append(error)
@@ -83,7 +78,9 @@ class Orchestrator:
         return report
 
     def process_event(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
-        assert not isinstance(event, saga.SagaEvent)
+        """Advance the event's saga, publish its commands, forward the event, project it."""
+        if isinstance(event, saga.SagaEvent):
+            raise ValueError(f"{envelope.eventType} is a saga event, not a domain event")
         inp = saga.SagaInput(
             envelope.eventId,
             envelope.timestamp,
