@@ -42,10 +42,18 @@ class CountingTransport(RequestsTransport):
         self.sent: list[str] = []
 
     def send(self, request: Any, **kwargs: Any) -> Any:
+        """Record `<kind> <METHOD> /<path>`; kind is query, batch or other."""
+        headers = request.headers
+        kind = (
+            "query"
+            if headers.get("x-ms-documentdb-isquery") == "true"
+            else "batch"
+            if headers.get("x-ms-cosmos-is-batch-request") == "True"
+            else "other"
+        )
+        path = request.url.split("://", 1)[-1].partition("/")[2]
         with self._lock:
-            self.sent.append(
-                f"{request.method} {request.url.split('://', 1)[-1].split('/', 1)[-1]}"
-            )
+            self.sent.append(f"{kind} {request.method} /{path}")
         return super().send(request, **kwargs)
 
     @contextmanager
