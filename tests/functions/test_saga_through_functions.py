@@ -4,8 +4,8 @@ batch delivered twice; poison messages and documents parked; a stuck saga timed 
 import json
 from datetime import timedelta
 
-from azure.functions.timer import TimerRequest
 import pytest
+from azure.functions.timer import TimerRequest
 
 from application.ports import TransientFailure
 from domain.messages import CreatePolicy, make_command
@@ -74,7 +74,9 @@ def test_a_customer_at_the_limit_compensates_and_cancels_the_policy(app_services
     assert app_services.quotes.customer("C-full").policyCount == 5
 
 
-def test_a_poison_command_is_parked_and_the_rest_of_its_batch_is_handled(app_services, first_attempt):
+def test_a_poison_command_is_parked_and_the_rest_of_its_batch_is_handled(
+    app_services, first_attempt
+):
     app_services.quotes.create("C1", 100.0, "Q1")
     good = make_command(
         CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=100.0),
@@ -120,7 +122,8 @@ def test_a_poison_document_is_parked_and_the_rest_of_its_batch_is_processed(app_
     poison = {**documents[0], "id": "quote-Q1:9", "eventType": "QuoteExploded"}
     orchestrate_fn(document_list([poison, *documents]), driver.context)
     [letter] = app_services.adapters.dead_letters.list()
-    assert letter.source == "event" and "QuoteExploded" in letter.reason
+    assert letter.source == "event"
+    assert "QuoteExploded" in letter.reason
     assert app_services.quotes.view("Q1")["saga"]["status"] == "Running"
 
 
@@ -171,7 +174,8 @@ def test_a_failure_on_the_last_attempt_is_parked_rather_than_lost(app_services, 
     app_services.orchestrator.publisher = FailingPublisher(app_services.adapters.publisher, 99)
     orchestrate_fn(document_list(driver.new_documents()), last_attempt)
     letters = app_services.adapters.dead_letters.list()
-    assert letters and all("last retry" in letter.reason for letter in letters)
+    assert letters
+    assert all("last retry" in letter.reason for letter in letters)
 
 
 def test_a_stuck_saga_times_out_and_compensates(app_services):
@@ -186,9 +190,7 @@ def test_a_stuck_saga_times_out_and_compensates(app_services):
     view = app_services.quotes.view("Q1")
     assert view["saga"]["status"] == "Compensated"
     assert "SagaCompensationStarted" in timeline(app_services, "Q1")
-    compensation = next(
-        e for e in view["timeline"] if e["eventType"] == "SagaCompensationStarted"
-    )
+    compensation = next(e for e in view["timeline"] if e["eventType"] == "SagaCompensationStarted")
     assert "deadline" in compensation["reason"]
     policy = app_services.commands.state_of("policy", view["saga"]["policyId"])
     assert policy.status == "Cancelled"  # the tombstone: a late CreatePolicy cannot revive it

@@ -1,0 +1,157 @@
+"""Handling commands over an event store: idempotency, the version-checked state cache, and
+bounded retries under contention."""
+
+import pytest
+
+from adapters.memory import InMemoryEventStore
+from application.commands import CommandHandler
+from application.ports import ConcurrencyConflict
+from domain.errors import DomainError
+from domain.messages import ApproveQuote, CreateQuote, RejectQuote, make_command
+from tests.support.world import FakeClock
+
+pytestmark = pytest.mark.unit
+
+
+class CountingStore:
+    """Wraps a store and counts the calls a handler makes to it."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.reads, self.appends = inner, 0, 0
+
+    def read_stream(self, stream_id, after=0):
+        self.reads += 1
+        return self.inner.read_stream(stream_id, after)
+
+    def append(self, stream_id, expected_version, events, command_id):
+        self.appends += 1
+        return self.inner.append(stream_id, expected_version, events, command_id)
+
+
+def command(payload, command_id: str):
+    return make_command(
+        payload,
+        command_id=command_id,
+        correlation_id="Q1",
+        causation_id="test",
+        issued_at=FakeClock()(),
+    )
+
+
+create = command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "create-1")
+approve = command(ApproveQuote(quoteId="Q1"), "approve-1")
+reject = command(RejectQuote(quoteId="Q1", reason="test"), "reject-1")
+
+
+def test_a_command_appends_its_events_with_ids_and_metadata_derived_from_it():
+    store = InMemoryEventStore()
+    decision = CommandHandler(store, FakeClock()).handle(create)
+    assert decision.outcome == "appended"
+    [event] = store.read_stream("quote-Q1")
+    assert (event.eventType, event.sequenceNumber, event.causationId) == (
+        "QuoteCreated",
+        1,
+        "create-1",
+    )
+    assert event.correlationId == "Q1"
+
+
+def test_a_redelivered_command_whose_decision_would_append_again_appends_nothing():
+    from application.commands import Rules
+    from domain.customer import CustomerRules
+    from domain.messages import UpdateCustomerPolicyCount
+
+    store, rules = InMemoryEventStore(), Rules(customers=CustomerRules(max_active_policies=0))
+    update = make_command(
+        UpdateCustomerPolicyCount(customerId="C1", policyId="P1", quoteId="Q1"),
+        command_id="update-1",
+        correlation_id="Q1",
+        causation_id="test",
+        issued_at=FakeClock()(),
+    )
+    assert CommandHandler(store, FakeClock(), rules).handle(update).outcome == "appended"
+    # Refused again on redelivery (the state still says "at the limit"): without the
+    # store's receipt for update-1, a second CustomerPolicyCountUpdateFailed would land.
+    again = CommandHandler(store, FakeClock(), rules).handle(update)
+    assert again.outcome == "already-handled"
+    assert [e.eventType for e in store.read_stream("customer-C1")] == [
+        "CustomerPolicyCountUpdateFailed"
+    ]
+
+
+def test_a_warm_cache_decides_without_reading():
+    store = CountingStore(InMemoryEventStore())
+    handler = CommandHandler(store, FakeClock())
+    handler.handle(create)
+    reads = store.reads
+    handler.handle(approve)
+    assert store.reads == reads  # the state after create was cached at its version
+    assert store.appends == 2
+
+
+def test_a_cold_cache_reads_once_then_appends():
+    inner = InMemoryEventStore()
+    CommandHandler(inner, FakeClock()).handle(create)
+    store = CountingStore(inner)
+    CommandHandler(store, FakeClock()).handle(approve)
+    assert (store.reads, store.appends) == (1, 1)
+
+
+def test_a_stale_cache_never_makes_a_stale_decision_stick():
+    store = InMemoryEventStore()
+    worker_a, worker_b = CommandHandler(store, FakeClock()), CommandHandler(store, FakeClock())
+    worker_a.handle(create)  # worker A caches the quote as Created
+    worker_b.handle(approve)
+    worker_b.handle(reject)
+    # A's cache says Created: it would approve, but the conditional append refuses and the
+    # fresh state (Rejected) refuses the approval.
+    with pytest.raises(DomainError, match="rejected"):
+        worker_a.handle(command(ApproveQuote(quoteId="Q1"), "approve-2"))
+    assert [e.eventType for e in store.read_stream("quote-Q1")] == [
+        "QuoteCreated",
+        "QuoteApproved",
+        "QuoteRejected",
+    ]
+
+
+def test_a_refusal_decided_from_the_cache_is_checked_against_a_fresh_read():
+    store = InMemoryEventStore()
+    worker_a, worker_b = CommandHandler(store, FakeClock()), CommandHandler(store, FakeClock())
+    with pytest.raises(DomainError):
+        worker_a.handle(approve)  # caches "no such quote"
+    worker_b.handle(create)
+    assert worker_a.handle(command(ApproveQuote(quoteId="Q1"), "approve-2")).outcome == ("appended")
+
+
+def test_a_no_op_decided_from_the_cache_is_checked_against_a_fresh_read():
+    store = InMemoryEventStore()
+    worker_a, worker_b = CommandHandler(store, FakeClock()), CommandHandler(store, FakeClock())
+    worker_a.handle(create)
+    worker_a.handle(approve)  # A caches Approved: approving again is a no-op
+    worker_b.handle(reject)
+    with pytest.raises(DomainError, match="rejected"):
+        worker_a.handle(command(ApproveQuote(quoteId="Q1"), "approve-3"))
+
+
+class AlwaysConflicting(InMemoryEventStore):
+    def append(self, stream_id, expected_version, events, command_id):
+        raise ConcurrencyConflict("someone else, always")
+
+
+def test_contention_that_outlasts_the_retries_raises():
+    with pytest.raises(ConcurrencyConflict, match="still conflicting"):
+        CommandHandler(AlwaysConflicting(), FakeClock()).handle(create)
+
+
+def test_a_malformed_command_is_refused_before_any_io():
+    bad = create.model_copy(update={"data": {"quoteId": "Q1"}})
+    store = CountingStore(InMemoryEventStore())
+    with pytest.raises(ValueError, match="customerId"):
+        CommandHandler(store, FakeClock()).handle(bad)
+    assert (store.reads, store.appends) == (0, 0)
+
+
+def test_a_command_addressed_to_another_aggregate_is_refused():
+    wrong = create.model_copy(update={"aggregateId": "Q2"})
+    with pytest.raises(ValueError, match="does not match"):
+        CommandHandler(InMemoryEventStore(), FakeClock()).handle(wrong)
