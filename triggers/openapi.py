@@ -1,0 +1,315 @@
+"""The HTTP contract: request and response models, the operations (route, method, auth level,
+responses) the handlers are registered from, and the OpenAPI 3.1 document built from both, so
+the document cannot drift from what is served."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from application.ports import DeadLetter
+from domain.messages import ID_PATTERN, Identifier, Premium
+from domain.quote import QuoteStatus
+from domain.saga import SagaStatus
+from triggers.problems import PROBLEM_JSON, Problem
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_LIST_LIMIT = 1000
+
+# --- requests --------------------------------------------------------------------------------
+
+
+class CreateQuoteRequest(BaseModel):
+    """Strict: no string-to-number coercion, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    quoteId: Identifier | None = Field(
+        None, description="Client-chosen id: repeating the request is then safe (idempotent)."
+    )
+    customerId: Identifier
+    premium: Premium = Field(description="A positive, finite amount.")
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class QuoteBody(Reply):
+    """The quote."""
+
+    quoteId: str
+    customerId: str
+    premium: float
+    status: QuoteStatus
+    policyId: str | None = None
+    rejectionReason: str | None = None
+
+
+class SagaBody(Reply):
+    """The quote's saga: status, the step it waits on, its deadline."""
+
+    status: SagaStatus
+    step: str | None = None
+    deadline: datetime | None = None
+    policyId: str | None = None
+    version: int = 0
+    projected: bool = Field(
+        True, description="false: the read model has not caught up; this is the expected state."
+    )
+
+
+class TimelineEntry(Reply):
+    """One stored event of the quote's saga, in time order."""
+
+    eventId: str
+    eventType: str
+    streamId: str
+    sequenceNumber: int
+    timestamp: datetime
+    reason: str | None = None
+
+
+class QuoteView(Reply):
+    """The quote with its saga and timeline (one read-model document)."""
+
+    quote: QuoteBody
+    saga: SagaBody | None = None
+    timeline: list[TimelineEntry] = []
+
+
+class ApprovalAccepted(Reply):
+    """The approved quote and its saga's status as far as known."""
+
+    quote: QuoteBody
+    saga: SagaBody
+
+
+class CustomerBody(Reply):
+    """A customer's active policies."""
+
+    customerId: str
+    policyCount: int
+    policies: list[str]
+
+
+class DeadLetterList(Reply):
+    """Parked messages."""
+
+    items: list[DeadLetter] = Field(description="Most recent first.")
+
+
+class OpenApiDocument(Reply):
+    """An OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow", title="OpenApiDocument")
+    openapi: str
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # the Functions function name
+    method: str
+    route: str  # relative to the host's route prefix, /api
+    summary: str
+    ok: dict[int, type[BaseModel]]
+    errors: tuple[int, ...]
+    body: type[BaseModel] | None = None
+    auth: func.AuthLevel = func.AuthLevel.FUNCTION
+    query: tuple[dict[str, Any], ...] = ()
+    headers: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.route)
+
+    def matches(self, path: str) -> bool:
+        """Whether a request path (after /api/) is this operation's route (case-insensitive)."""
+        want, got = self.route.lower().split("/"), path.strip("/").lower().split("/")
+        return len(want) == len(got) and all(
+            (w.startswith("{") and g) or w == g for w, g in zip(want, got, strict=True)
+        )
+
+
+LOCATION = {"Location": {"schema": {"type": "string"}, "description": "/api/quotes/{quoteId}"}}
+STORE = (500, 503)  # every route that reads or writes the stores
+
+CREATE_QUOTE = Operation(
+    "create_quote",
+    "POST",
+    "quotes",
+    "Create a quote (idempotent with a client quoteId)",
+    {201: QuoteBody, 200: QuoteBody},
+    (400, 409, 413, 415, *STORE),
+    body=CreateQuoteRequest,
+    headers={201: LOCATION, 200: LOCATION},
+)
+APPROVE_QUOTE = Operation(
+    "approve_quote",
+    "POST",
+    "quotes/{quoteId}/approve",
+    "Approve a quote: starts its saga",
+    {202: ApprovalAccepted},
+    (400, 404, 409, *STORE),
+)
+GET_QUOTE = Operation(
+    "get_quote",
+    "GET",
+    "quotes/{quoteId}",
+    "A quote, its saga's status and timeline",
+    {200: QuoteView},
+    (400, 404, *STORE),
+)
+GET_CUSTOMER = Operation(
+    "get_customer",
+    "GET",
+    "customers/{customerId}",
+    "A customer's active policies",
+    {200: CustomerBody},
+    (400, 404, *STORE),
+)
+LIST_DEAD_LETTERS = Operation(
+    "list_dead_letters",
+    "GET",
+    "deadletters",
+    "Parked messages, most recent first",
+    {200: DeadLetterList},
+    (400, *STORE),
+    auth=func.AuthLevel.ADMIN,
+    query=(
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 100},
+        },
+    ),
+)
+REPLAY_DEAD_LETTER = Operation(
+    "replay_dead_letter",
+    "POST",
+    "deadletters/{letterId}/replay",
+    "Replay a parked message",
+    {200: DeadLetter},
+    (400, 404, 409, *STORE),
+    auth=func.AuthLevel.ADMIN,
+)
+GET_OPENAPI = Operation(
+    "get_openapi",
+    "GET",
+    "openapi.json",
+    "This document",
+    {200: OpenApiDocument},
+    (500,),
+    auth=func.AuthLevel.ANONYMOUS,
+)
+OPERATIONS = (
+    CREATE_QUOTE, APPROVE_QUOTE, GET_QUOTE, GET_CUSTOMER,
+    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, GET_OPENAPI,
+)  # fmt: skip
+# Unknown routes and wrong methods: answered 404/405 by a catch-all, not part of the contract.
+CATCH_ALL = Operation("unknown_route", "*", "{*path}", "", {}, (404, 405),
+                      auth=func.AuthLevel.ANONYMOUS)  # fmt: skip
+
+# --- the document ----------------------------------------------------------------------------
+
+ERROR_HEADERS = {
+    405: {"Allow": {"schema": {"type": "string"}, "description": "the methods the route has"}},
+    503: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+}
+ERROR_TEXT = {
+    400: "Invalid request: malformed JSON, a wrong or missing field, an invalid id",
+    404: "No such resource",
+    405: "The route exists but not with this method",
+    409: "Conflicts with the current state",
+    413: f"The body is over {MAX_BODY_BYTES} bytes",
+    415: "The body is not sent as application/json",
+    500: "Unexpected error (logged with its request id; no details are returned)",
+    503: "Storage or messaging is temporarily unavailable: retry after Retry-After seconds",
+}
+OK_TEXT = {200: "OK", 201: "Created", 202: "Accepted: the saga runs asynchronously"}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of OPERATIONS (schemas from the models above)."""
+    models = {(m, "validation") for op in OPERATIONS if (m := op.body)}
+    models |= {(m, "serialization") for op in OPERATIONS for m in op.ok.values()}
+    models.add((Problem, "serialization"))
+    refs, defs = models_json_schema(
+        sorted(models, key=lambda pair: pair[0].__name__),
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault("/" + op.route, {})[op.method.lower()] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Quoting saga",
+            "version": "1.0.0",
+            "description": "Create and approve insurance quotes; each approval runs a saga "
+            "(create policy, count it on the customer) with compensation on failure.",
+        },
+        "servers": [{"url": "/api"}],
+        "paths": paths,
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                "functionKey": {
+                    "type": "apiKey", "in": "header", "name": "x-functions-key",
+                    "description": "A function key (admin routes: the host master key). "
+                    "Without one the Functions host answers 401 itself, with an empty body.",
+                },
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+        },
+    }  # fmt: skip
+
+
+def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, model in op.ok.items():
+        responses[str(status)] = {
+            "description": f"{OK_TEXT[status]}: {model.__doc__.strip().splitlines()[0]}",
+            "content": {"application/json": {"schema": refs[(model, "serialization")]}},
+            **({"headers": op.headers[status]} if status in op.headers else {}),
+        }
+    for status in op.errors:
+        responses[str(status)] = {
+            "description": ERROR_TEXT[status],
+            "content": {PROBLEM_JSON: {"schema": refs[(Problem, "serialization")]}},
+            **({"headers": ERROR_HEADERS[status]} if status in ERROR_HEADERS else {}),
+        }
+    spec: dict[str, Any] = {
+        "operationId": op.name,
+        "summary": op.summary,
+        "parameters": [
+            {"name": p, "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": ID_PATTERN}}
+            for p in op.path_params
+        ] + list(op.query),
+        "responses": responses,
+        "security": [] if op.auth is func.AuthLevel.ANONYMOUS
+        else [{"functionKey": []}, {"functionKeyQuery": []}],
+        "x-auth-level": op.auth.name,
+    }  # fmt: skip
+    if op.body is not None:
+        spec["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    return spec
