@@ -23,6 +23,9 @@ class SettingsReader(Protocol):
     def get(self, name: str) -> str | None: ...
 
 
+SettingsGetter = Callable[[str], "str | None"]
+
+
 ProducerFactory = Callable[[str], EventHubProducerClient]
 
 
@@ -154,7 +157,7 @@ def _default_azure_credential(**options: Any) -> Any:
 
 
 def create_eventhubs_publisher(
-    settings: SettingsReader,
+    settings: SettingsGetter | SettingsReader,
     *,
     connection: str | None = None,
     retry_total: int = 3,
@@ -164,18 +167,22 @@ def create_eventhubs_publisher(
     socket_timeout: float | None = None,
     credential_factory: Callable[..., Any] | None = None,
 ) -> EventHubsCommandPublisher:
-    """A publisher from settings: managed identity when `<connection>__fullyQualifiedNamespace`
-    is set, else the connection string in `<connection>` (e.g. the emulator's). No client is
-    created until the first publish. `credential_factory` defaults to DefaultAzureCredential."""
+    """A publisher from settings (a getter such as `Settings.get`, or a mapping).
+
+    Managed identity when `<connection>__fullyQualifiedNamespace` is set, else the connection
+    string in `<connection>` (e.g. the emulator's). No client is created until the first
+    publish. `credential_factory` defaults to DefaultAzureCredential.
+    """
     from bootstrap import DEFAULTS, EVENTHUBS_CONNECTION
 
+    get: SettingsGetter = settings if callable(settings) else settings.get
     prefix = connection or EVENTHUBS_CONNECTION
 
     def setting(name: str) -> str | None:
-        return settings.get(name) or DEFAULTS.get(name)
+        return get(name) or DEFAULTS.get(name)
 
-    namespace = settings.get(f"{prefix}__fullyQualifiedNamespace")
-    connection_string = settings.get(prefix)
+    namespace = get(f"{prefix}__fullyQualifiedNamespace")
+    connection_string = get(prefix)
     if not namespace and not connection_string:
         raise ValueError(
             f"Event Hubs is not configured: set {prefix}__fullyQualifiedNamespace (managed "
@@ -194,7 +201,7 @@ def create_eventhubs_publisher(
     def create_producer(hub: str) -> EventHubProducerClient:
         if namespace:
             if not credentials:
-                client_id = settings.get(f"{prefix}__clientId")
+                client_id = get(f"{prefix}__clientId")
                 make = credential_factory or _default_azure_credential
                 credentials.append(
                     make(**({"managed_identity_client_id": client_id} if client_id else {}))

@@ -57,7 +57,7 @@ def envelope(command: Command, quote_id: str, n: int = 1, traceparent: str | Non
 def publisher(eventhubs_connection_string: str) -> Iterator[EventHubsCommandPublisher]:
     """Built by the app's factory from the same settings names the Functions app reads."""
     made = create_eventhubs_publisher(
-        {"EventHubs": eventhubs_connection_string}, retry_total=1, retry_backoff_factor=0.1
+        {"EventHubs": eventhubs_connection_string}.get, retry_total=1, retry_backoff_factor=0.1
     )
     yield made
     made.close()
@@ -209,7 +209,7 @@ def test_an_unreachable_namespace_raises_transient_failure_naming_the_hub_within
         "SharedAccessKey=v;UseDevelopmentEmulator=true"
     }
     unreachable = create_eventhubs_publisher(
-        settings, retry_total=1, retry_backoff_factor=0.1, retry_backoff_max=0.5
+        settings.get, retry_total=1, retry_backoff_factor=0.1, retry_backoff_max=0.5
     )
     quote = unique("Q")
     started = time.monotonic()
