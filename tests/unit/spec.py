@@ -48,4 +48,3 @@ class _Then:
         if match:
             assert match in self.error.detail
         return self.error
-

@@ -173,9 +173,12 @@ def test_a_customer_at_the_policy_limit_is_refused_another():
 
 
 def test_the_policy_limit_is_a_parameter():
-    [event] = customers.given(updated("P1", 1)).when(
-        update("P2"), rules=CustomerRules(max_active_policies=1)
-    ).events or []
+    [event] = (
+        customers.given(updated("P1", 1))
+        .when(update("P2"), rules=CustomerRules(max_active_policies=1))
+        .events
+        or []
+    )
     assert isinstance(event, CustomerPolicyCountUpdateFailed)
 
 

@@ -45,12 +45,17 @@ def test_a_compensated_customer_failure_cancels_the_policy_it_created(seed):
     world, rng = World(), random.Random(seed)
     start_sagas(world)
     world.pump(rng)
-    [loser] = [f"Q-full-{i}" for i in range(6) if world.saga_status(f"Q-full-{i}") ==
-               "Compensated"]
+    [loser] = [f"Q-full-{i}" for i in range(6) if world.saga_status(f"Q-full-{i}") == "Compensated"]
     view = world.views.get(loser).document
     types = [entry["eventType"] for entry in view["timeline"]]
-    for expected in ["QuoteApproved", "PolicyCreated", "CustomerPolicyCountUpdateFailed",
-                     "PolicyCancelled", "QuoteRejected", "SagaCompensated"]:
+    for expected in [
+        "QuoteApproved",
+        "PolicyCreated",
+        "CustomerPolicyCountUpdateFailed",
+        "PolicyCancelled",
+        "QuoteRejected",
+        "SagaCompensated",
+    ]:
         assert expected in types, (expected, types)
     assert view["quote"]["status"] == "Rejected"
 
