@@ -87,6 +87,33 @@ def _endpoint_options(endpoint: str) -> dict[str, Any]:
     return {"enable_endpoint_discovery": False} if endpoint.startswith("http://") else {}
 
 
+def stores_from_settings(
+    get: Callable[[str], str | None], prefix: str = "CosmosDb"
+) -> dict[str, Any]:
+    """The worker's Cosmos stores (one client), keyed as bootstrap's Adapters expects.
+
+    COSMOS_ENSURE_CONTAINERS=true creates missing containers first (local runs only: in Azure
+    the app's identity may not create them, Bicep does).
+    """
+    client = create_cosmos_client(get, prefix)
+    database = get("COSMOS_DATABASE") or "quoting"
+    names = {
+        "events": get("EVENTS_CONTAINER") or "events",
+        "leases": get("LEASES_CONTAINER") or "leases",
+        "views": get("VIEWS_CONTAINER") or "views",
+        "deadletters": get("DEADLETTERS_CONTAINER") or "deadletters",
+    }
+    if (get("COSMOS_ENSURE_CONTAINERS") or "").lower() == "true":
+        with _translated("creating containers"):
+            ensure_containers(client, database, names)
+    db = client.get_database_client(database)
+    return {
+        "store": CosmosEventStore(db.get_container_client(names["events"])),
+        "views": CosmosViewStore(db.get_container_client(names["views"])),
+        "dead_letters": CosmosDeadLetterStore(db.get_container_client(names["deadletters"])),
+    }
+
+
 def ensure_containers(
     client: CosmosClient, database: str, names: Mapping[str, str] | None = None
 ) -> dict[str, ContainerProxy]:

@@ -10,7 +10,12 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import RequestsTransport
 
-from adapters.cosmos import BatchTooLarge, CosmosEventStore, create_cosmos_client
+from adapters.cosmos import (
+    BatchTooLarge,
+    CosmosEventStore,
+    create_cosmos_client,
+    stores_from_settings,
+)
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
 from tests.support.builders import batch
 from tests.support.cosmos_server import BATCH_READ_GAP, ROLLBACK_GAP, CosmosAccount
@@ -269,3 +274,23 @@ def _run_threads(target, arguments) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
+
+
+def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAccount, stream):
+    suffix = uuid.uuid4().hex[:8]
+    settings = {
+        "CosmosDb": cosmos.connection_string,
+        "COSMOS_DATABASE": f"settings-{suffix}",
+        "EVENTS_CONTAINER": f"ev-{suffix}",
+        "COSMOS_ENSURE_CONTAINERS": "true",
+    }
+
+    stores = stores_from_settings(settings.get)
+
+    assert set(stores) == {"store", "views", "dead_letters"}
+    # At version 0 there is no predecessor to read: the local server can take this batch.
+    stores["store"].append(stream, 0, batch(stream, 0, 1), "cmd-1")
+    assert stores["store"].read_stream(stream) == batch(stream, 0, 1)
+    stores["views"].save({"id": "Q1", "saga": None}, None)
+    assert stores["views"].get("Q1").document == {"id": "Q1", "saga": None}
+    create_cosmos_client(settings.get).delete_database(settings["COSMOS_DATABASE"])
