@@ -322,7 +322,10 @@ class EventStoreContract:
 
         pages: list[list[tuple[int, EventEnvelope]]] = []
         position = 0
-        while page := store.read_all(after_position=position, limit=3):
+        for _ in range(10):  # bounded: a feed that repeats its last entry must not spin
+            page = store.read_all(after_position=position, limit=3)
+            if not page:
+                break
             pages.append(page)
             position = page[-1][0]
 

@@ -21,6 +21,7 @@ from tests.contract.event_store_contract import (
     ConcurrentAppends,
     EventStoreContract,
     attempt_append,
+    run_writers_in_threads,
 )
 from tests.contract.view_store_contract import NOW, ViewStoreContract, view
 from tests.support.builders import batch
@@ -257,3 +258,42 @@ def test_an_exception_escaping_a_transaction_rolls_back_all_its_appends(tmp_path
 def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous must be one of"):
         SqliteEventStore(tmp_path / "local.db", synchronous="FULL; DROP TABLE events")
+
+
+def test_threads_sharing_one_store_race_like_separate_writers(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "local.db")
+    writers = [
+        [("quote-Q1", r, batch("quote-Q1", r, 1, tag=f"w{w}"), f"c{w}-{r}") for r in range(3)]
+        for w in range(WRITERS)
+    ]
+
+    outcomes = run_writers_in_threads(store, writers)
+
+    assert all(o in {"appended", "conflict"} for row in outcomes for o in row), outcomes
+    assert [sum(row[r] == "appended" for row in outcomes) for r in range(3)] == [1, 1, 1]
+    assert [e.sequenceNumber for e in store.read_stream("quote-Q1")] == [1, 2, 3]
+
+
+def test_another_threads_append_is_not_part_of_this_threads_transaction(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "local.db")
+    other_thread_outcome: list[str] = []
+
+    def other_thread() -> None:  # waits for the write lock, then commits on its own
+        other_thread_outcome.append(
+            attempt_append(store, ("quote-B", 0, batch("quote-B", 0, 1), "c"))
+        )
+
+    def failing_trigger_batch() -> None:
+        with store.transaction():
+            store.append("quote-A", 0, batch("quote-A", 0, 1), "cmd-1")
+            thread.start()
+            thread.join(timeout=0.3)
+            raise RuntimeError("handler failed")
+
+    thread = threading.Thread(target=other_thread)
+    with pytest.raises(RuntimeError, match="handler failed"):
+        failing_trigger_batch()
+    thread.join(timeout=60)
+
+    assert other_thread_outcome == ["appended"]
+    assert [e for _, e in store.read_all()] == batch("quote-B", 0, 1)
