@@ -202,7 +202,7 @@ def services() -> Services:
 
 def install(replacement: Services | None) -> Services | None:
     """Swap this worker's services (tests and the local host); returns the previous ones."""
-    global _services  # noqa: PLW0603 - one set of services per worker process
+    global _services
     with _lock:
         previous, _services = _services, replacement
         return previous
@@ -210,7 +210,16 @@ def install(replacement: Services | None) -> Services | None:
 
 def configure_telemetry(settings: Settings) -> None:
     """OpenTelemetry export to Application Insights when a connection string is set."""
-    if settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
-        from azure.monitor.opentelemetry import configure_azure_monitor
+    if not settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        return
+    from azure.monitor.opentelemetry import configure_azure_monitor
 
-        configure_azure_monitor(logger_name="quoting")
+    # Application Insights has local auth disabled in our Bicep: the exporter must present
+    # the app's managed identity (it does not read APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
+    credential = None
+    client_id = settings.get("AZURE_CLIENT_ID")
+    if client_id:
+        from azure.identity import ManagedIdentityCredential
+
+        credential = ManagedIdentityCredential(client_id=client_id)
+    configure_azure_monitor(logger_name="quoting", credential=credential)

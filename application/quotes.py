@@ -13,7 +13,8 @@ from application.commands import CommandHandler
 from application.ports import ViewStore
 from domain.customer import Customer
 from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
-from domain.quote import Quote
+from domain.quote import Quote, QuoteStatus
+from domain.saga import CREATE_POLICY, SagaStatus
 
 REQUEST_NAMESPACE = uuid.UUID("5d9e2b7c-1f3a-4e6d-8c2b-9a7f0e4d3c21")
 
@@ -47,26 +48,43 @@ class QuoteService:
         decision = self.commands.handle(self._envelope(command, quote_id, traceparent))
         return Created(decision.state, decision.outcome == "appended")
 
-    def approve(self, quote_id: str, traceparent: str | None = None) -> Quote:
-        """Approve a quote (which starts its saga); approving again changes nothing."""
+    def approve(self, quote_id: str, traceparent: str | None = None) -> dict[str, Any]:
+        """Approve a quote (which starts its saga); approving again changes nothing. Returns
+        the quote's view with the quote as decided just now."""
         command = ApproveQuote(quoteId=quote_id)
         state: Quote = self.commands.handle(self._envelope(command, quote_id, traceparent)).state
-        return state
+        return self._present(self._stored_view(quote_id) or self._fresh_view(state), state)
 
     def view(self, quote_id: str) -> dict[str, Any] | None:
-        """The quote's read model; until the orchestrator has projected it, the quote itself."""
-        stored = self.views.get(quote_id)
-        if stored is not None and stored.document.get("quote"):
-            return stored.document
+        """The quote's read model (eventually consistent with its streams); until the
+        orchestrator has projected it, the quote itself."""
+        stored = self._stored_view(quote_id)
+        if stored is not None:
+            return self._present(stored)
         quote: Quote | None = self.commands.state_of("quote", quote_id)
-        if quote is None:
-            return None
-        return {
-            "id": quote_id,
-            "quote": {**quote.model_dump(mode="json"), "policyId": None},
-            "saga": None,
-            "timeline": [],
-        }
+        return self._present(self._fresh_view(quote), quote) if quote else None
+
+    def _stored_view(self, quote_id: str) -> dict[str, Any] | None:
+        stored = self.views.get(quote_id)
+        return stored.document if stored is not None and stored.document.get("quote") else None
+
+    @staticmethod
+    def _fresh_view(quote: Quote) -> dict[str, Any]:
+        return {"id": quote.quoteId, "quote": {}, "saga": None, "timeline": []}
+
+    @staticmethod
+    def _present(view: dict[str, Any], quote: Quote | None = None) -> dict[str, Any]:
+        """Overlay a quote state newer than the view; `saga.projected` is False when the
+        saga shown is only what an approval is known to start."""
+        if quote is not None:
+            fresh = quote.model_dump(mode="json")
+            view = {**view, "quote": {"policyId": None, **view["quote"], **fresh}}
+        if view["saga"]:
+            return {**view, "saga": {**view["saga"], "projected": True}}
+        if view["quote"].get("status") == QuoteStatus.APPROVED:
+            pending = {"status": SagaStatus.RUNNING.value, "step": CREATE_POLICY}
+            return {**view, "saga": {**pending, "projected": False}}
+        return view
 
     def customer(self, customer_id: str) -> Customer | None:
         state: Customer | None = self.commands.state_of("customer", customer_id)
@@ -75,12 +93,14 @@ class QuoteService:
     def _envelope(
         self, command: Command, quote_id: str, traceparent: str | None
     ) -> CommandEnvelope:
-        # The id of a request's command derives from the quote, so a retried request is the
-        # same command (and a duplicate append is refused by the store's receipt).
+        # The id of a request's command derives from what it asks, so a retried request is the
+        # same command (a duplicate append is refused by the store's receipt), and the same
+        # quote id with other terms is another command (which the quote then refuses).
         name = type(command).__name__
+        request = command.model_dump_json()
         return make_command(
             command,
-            command_id=str(uuid.uuid5(REQUEST_NAMESPACE, f"{name}:{quote_id}")),
+            command_id=str(uuid.uuid5(REQUEST_NAMESPACE, f"{name}:{request}")),
             correlation_id=quote_id,
             causation_id=f"http:{name}",
             issued_at=self.clock(),

@@ -20,7 +20,6 @@ from application.replay import ReplayRefused
 from application.telemetry import log
 from bootstrap import services
 from domain.messages import ID_PATTERN
-from domain.saga import CREATE_POLICY, SagaStatus
 from triggers import openapi as api
 from triggers import problems
 from triggers.problems import FieldProblem, ProblemError
@@ -178,12 +177,9 @@ def create_quote(req: func.HttpRequest) -> Reply:
 def approve_quote(req: func.HttpRequest) -> Reply:
     quote_id = route_id(req, "quoteId")
     app = services()
-    approved = app.quotes.approve(quote_id, traceparent_of(req))
-    view = app.quotes.view(quote_id) or {}
-    saga = _saga(view, approved.status.value) or api.SagaBody(
-        status=SagaStatus.RUNNING, step=CREATE_POLICY, projected=False
-    )
-    quote = api.QuoteBody.model_validate({**(view.get("quote") or {}), **approved.model_dump()})
+    view = app.quotes.approve(quote_id, traceparent_of(req))
+    quote = api.QuoteBody.model_validate(view["quote"])
+    saga = api.SagaBody.model_validate(view["saga"])
     return Reply(202, api.ApprovalAccepted(quote=quote, saga=saga), quote_id)
 
 
@@ -194,20 +190,9 @@ def get_quote(req: func.HttpRequest) -> Reply:
     if view is None:
         raise not_found(f"quote {quote_id}")
     quote = api.QuoteBody.model_validate(view["quote"])
-    body = api.QuoteView(
-        quote=quote, saga=_saga(view, quote.status.value), timeline=view["timeline"]
-    )
+    saga = api.SagaBody.model_validate(view["saga"]) if view["saga"] else None
+    body = api.QuoteView(quote=quote, saga=saga, timeline=view["timeline"])
     return Reply(200, body, quote_id)
-
-
-def _saga(view: dict[str, Any], quote_status: str) -> api.SagaBody | None:
-    """The projected saga; for an approved quote not yet projected, its first step (honestly
-    marked `projected: false`)."""
-    if view.get("saga"):
-        return api.SagaBody.model_validate({**view["saga"], "projected": True})
-    if quote_status == "Approved":
-        return api.SagaBody(status=SagaStatus.RUNNING, step=CREATE_POLICY, projected=False)
-    return None
 
 
 @endpoint(api.GET_CUSTOMER)

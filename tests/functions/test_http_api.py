@@ -515,12 +515,6 @@ def test_the_openapi_document_is_served_and_every_error_is_problem_json(function
                                  else {"application/problem+json"})  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="application/quotes.py derives the CreateQuote command id from the quote id alone, "
-    "so a second worker whose cache saw the stream empty gets the store's receipt "
-    "(already-handled) and answers 200 with the first request's terms instead of 409",
-)
 def test_creating_a_quote_id_with_other_terms_on_another_worker_is_a_409(functions, app_services):
     other_worker = Services(app_services.settings, app_services.adapters, clock=FakeClock())
     previous = bootstrap.install(other_worker)
