@@ -5,7 +5,7 @@ Sync azure-eventhub client; one producer per hub per worker, created on first us
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
@@ -56,17 +56,11 @@ class EventHubsCommandPublisher:
     def publish(
         self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()
     ) -> None:
-        groups: dict[tuple[str, str], list[EventData]] = {}
-        for command in commands:
-            hub = self._hubs[command_category(command.commandType)]
-            groups.setdefault((hub, command.aggregateId), []).append(_command_data(command))
-        for event in events:
-            key = (self._saga_events_hub, event.correlationId)
-            groups.setdefault(key, []).append(_event_data(event))
+        groups = route(commands, events, self._hubs, self._saga_events_hub)
         batches = [
             (hub, batch)
-            for (hub, key), items in groups.items()
-            for batch in self._batches(hub, key, items)
+            for (hub, key), messages in groups.items()
+            for batch in self._batches(hub, key, [_message_data(m) for m in messages])
         ]
         for hub, batch in batches:
             try:
@@ -122,32 +116,42 @@ def _data(body: str, properties: dict[str, Any]) -> EventData:
     return data
 
 
-def _command_data(envelope: CommandEnvelope) -> EventData:
-    return _data(
-        envelope.model_dump_json(),
-        {
-            "commandType": envelope.commandType,
-            "commandId": envelope.commandId,
-            "correlationId": envelope.correlationId,
-            "causationId": envelope.causationId,
-            "traceparent": envelope.traceparent,
-            "schemaVersion": envelope.schemaVersion,
-        },
-    )
+def route(
+    commands: Sequence[CommandEnvelope],
+    events: Sequence[EventEnvelope],
+    hubs: Mapping[str, str],
+    saga_events_hub: str,
+) -> dict[tuple[str, str], list[CommandEnvelope | EventEnvelope]]:
+    """(hub, partition key) -> messages, in order: a command goes to its aggregate's hub
+    (`hubs` by category) keyed by the aggregate id, an event to the saga-events hub keyed by
+    its correlation id. Shared with the local host's SQLite hub logs."""
+    groups: dict[tuple[str, str], list[CommandEnvelope | EventEnvelope]] = {}
+    for command in commands:
+        hub = hubs[command_category(command.commandType)]
+        groups.setdefault((hub, command.aggregateId), []).append(command)
+    for event in events:
+        groups.setdefault((saga_events_hub, event.correlationId), []).append(event)
+    return groups
 
 
-def _event_data(envelope: EventEnvelope) -> EventData:
-    return _data(
-        envelope.model_dump_json(),
-        {
-            "eventType": envelope.eventType,
-            "eventId": envelope.eventId,
-            "correlationId": envelope.correlationId,
-            "causationId": envelope.causationId,
-            "traceparent": envelope.traceparent,
-            "schemaVersion": envelope.schemaVersion,
-        },
-    )
+def message_properties(message: CommandEnvelope | EventEnvelope) -> dict[str, Any]:
+    """The application properties a command or event carries beside its JSON body."""
+    if isinstance(message, CommandEnvelope):
+        kind = {"commandType": message.commandType, "commandId": message.commandId}
+    else:
+        kind = {"eventType": message.eventType, "eventId": message.eventId}
+    properties = {
+        **kind,
+        "correlationId": message.correlationId,
+        "causationId": message.causationId,
+        "traceparent": message.traceparent,
+        "schemaVersion": message.schemaVersion,
+    }
+    return {k: v for k, v in properties.items() if v is not None}
+
+
+def _message_data(message: CommandEnvelope | EventEnvelope) -> EventData:
+    return _data(message.model_dump_json(), message_properties(message))
 
 
 def _default_azure_credential(**options: Any) -> Any:

@@ -1,7 +1,7 @@
 """SQLite adapters for local runs: event store (with a feed), read models and dead letters.
 
-One file may hold all three. WAL mode, one connection per thread and process, and every write
-under `BEGIN IMMEDIATE`, so many threads and many processes can share the file.
+One file may hold all three (and the local host's hub logs). WAL mode, one connection per
+thread and process, every write under `BEGIN IMMEDIATE`: many threads and processes share it.
 """
 
 from __future__ import annotations
@@ -11,10 +11,16 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 from application.ports import (
     AppendOutcome,
@@ -30,29 +36,63 @@ from domain.saga import TERMINAL
 BUSY_TIMEOUT_SECONDS = 30.0
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FEED_TOPIC = "events"  # announced when an append commits: the local change feed moved
 
 
-class _Database:
-    """One sqlite3 connection per (process, thread) on one file, and nestable transactions."""
+class SqliteDatabase:
+    """One SQLite file: a connection per (process, thread), nestable write transactions, and
+    commit notifications. Get the process's one instance per file with `shared(path)`, so
+    stores on the same file share connections and a view write inside an event-store
+    transaction joins it instead of waiting on it.
 
-    def __init__(self, path: str | os.PathLike[str], schema: str, synchronous: str) -> None:
+    Writers queue on a thread lock and an advisory file lock (`<file>-writer.lock`) before
+    `BEGIN IMMEDIATE`: a waiting writer wakes the moment the lock is free, where SQLite's
+    own busy handler would sleep in steps of up to 100 ms. A killed process drops its file
+    lock with its file descriptors.
+    """
+
+    _registry: ClassVar[dict[tuple[str, str], SqliteDatabase]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL") -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
-        self._path = os.fspath(path)
+        self.path = os.path.abspath(os.fspath(path))
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list[sqlite3.Connection] = []
+        self._writer = _writer_lock(self.path)
+        self._changes = threading.Condition()
+        self._generations: dict[str, int] = {}
+        self._stats: Counter[str] = Counter()
+        self._schemas: set[str] = set()
+
+    @classmethod
+    def shared(cls, path: str | os.PathLike[str], synchronous: str = "FULL") -> SqliteDatabase:
+        """This process's one database object for the file (per synchronous mode)."""
+        key = (os.path.abspath(os.fspath(path)), synchronous.upper())
+        with cls._registry_lock:
+            database = cls._registry.get(key)
+            if database is None:
+                database = cls._registry[key] = cls(*key)
+            return database
+
+    def ensure_schema(self, schema: str) -> None:
+        """Create the tables of a schema once per database object."""
+        if schema in self._schemas:
+            return
         with self.transaction() as conn:
             for statement in schema.split(";"):
                 conn.execute(statement)
+        self._schemas.add(schema)
 
     def connection(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # a fork must not share connections
             # isolation_level=None: no implicit transactions; `transaction()` is explicit.
             conn = sqlite3.connect(
-                self._path,
+                self.path,
                 timeout=BUSY_TIMEOUT_SECONDS,
                 isolation_level=None,
                 check_same_thread=False,  # only so close() can close it; used by its thread
@@ -60,41 +100,102 @@ class _Database:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            local.conn, local.pid, local.depth = conn, os.getpid(), 0
+            local.conn, local.pid, local.depth, local.begun = conn, os.getpid(), 0, False
+            local.topics = set()
             with self._lock:
                 self._opened.append(conn)
         return local.conn  # type: ignore[no-any-return]
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction of this thread; nested ones are savepoints inside it."""
+    def transaction(self, lazy: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction of this thread; nested ones are savepoints inside it.
+
+        `lazy`: take the write lock only when a nested transaction (a write) first needs it,
+        so a unit of work that turns out to read only never blocks writers.
+        """
         conn = self.connection()
-        depth: int = self._local.depth
-        savepoint = f"sp{depth}"
-        try:
-            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
-        except sqlite3.OperationalError as exc:
-            raise TransientFailure(f"sqlite busy: {exc}") from exc
-        self._local.depth = depth + 1
+        local = self._local
+        depth: int = local.depth
+        if depth == 0 and not lazy:
+            self._begin(conn)
+        elif depth > 0:
+            if not local.begun:
+                self._begin(conn)
+            conn.execute(f"SAVEPOINT sp{depth}")
+        local.depth = depth + 1
         try:
             yield conn
         except BaseException:
-            self._local.depth = depth
-            if depth == 0:
-                conn.execute("ROLLBACK")
-            else:
-                conn.execute(f"ROLLBACK TO {savepoint}")
-                conn.execute(f"RELEASE {savepoint}")
+            local.depth = depth
+            if depth > 0:
+                conn.execute(f"ROLLBACK TO sp{depth}")
+                conn.execute(f"RELEASE sp{depth}")
+            elif local.begun:
+                self._end(conn, "ROLLBACK")
             raise
-        self._local.depth = depth
+        local.depth = depth
         if depth > 0:
-            conn.execute(f"RELEASE {savepoint}")
-            return
+            conn.execute(f"RELEASE sp{depth}")
+        elif local.begun:
+            self._end(conn, "COMMIT")
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        self._writer.acquire()
         try:
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._writer.release()
+            raise TransientFailure(f"sqlite busy: {exc}") from exc
+        self._local.begun = True
+
+    def _end(self, conn: sqlite3.Connection, verb: str) -> None:
+        local = self._local
+        topics, local.topics = local.topics, set()
+        try:
+            try:
+                conn.execute(verb)
+            except sqlite3.Error:
+                if verb == "COMMIT":
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            local.begun = False
+            self._writer.release()
+        self._stats["commits" if verb == "COMMIT" else "rollbacks"] += 1
+        if verb == "COMMIT" and topics:
+            with self._changes:
+                for topic in topics:
+                    self._generations[topic] = self._generations.get(topic, 0) + 1
+                self._changes.notify_all()
+
+    def in_transaction(self) -> bool:
+        return bool(getattr(self._local, "begun", False))
+
+    def changed(self, topic: str) -> None:
+        """Say that the current transaction changes `topic`: waiters wake when it commits."""
+        self._local.topics.add(topic)
+
+    def generation(self, topic: str) -> int:
+        with self._changes:
+            return self._generations.get(topic, 0)
+
+    def wait_for_change(self, topics: Sequence[str], seen: Sequence[int], timeout: float) -> None:
+        """Wait until a commit of this process changed one of `topics` since `seen` (their
+        generations), or `timeout` passed (other processes' commits are not announced)."""
+        with self._changes:
+            self._changes.wait_for(
+                lambda: any(
+                    self._generations.get(t, 0) != s for t, s in zip(topics, seen, strict=True)
+                ),
+                timeout,
+            )
+
+    def count(self, operation: str, n: int = 1) -> None:
+        """Count a store operation (reads, writes) for the local host's statistics."""
+        self._stats[operation] += n
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
 
     def close(self) -> None:
         """Close every connection this object opened (call once no thread is using it)."""
@@ -103,6 +204,53 @@ class _Database:
         for conn in opened:
             conn.close()
         self._local = threading.local()
+
+
+class _WriterLock:
+    """A process-wide reentrant thread lock plus an advisory lock on a side file."""
+
+    def __init__(self, path: str) -> None:
+        self._thread_lock = threading.RLock()
+        self._path, self._fd, self._pid, self._held = path, -1, -1, 0
+
+    def acquire(self) -> None:
+        self._thread_lock.acquire()
+        self._held += 1
+        if self._held > 1 or fcntl is None:
+            return
+        if self._pid != os.getpid():
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644), os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        self._held -= 1
+        if self._held == 0 and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
+_writer_locks: dict[str, _WriterLock] = {}
+_writer_locks_lock = threading.Lock()
+
+
+def _writer_lock(path: str) -> _WriterLock:
+    """One writer lock per file and process, whichever database objects open the file."""
+    with _writer_locks_lock:
+        lock = _writer_locks.get(path)
+        if lock is None:
+            lock = _writer_locks[path] = _WriterLock(f"{path}-writer.lock")
+        return lock
+
+
+def _database(
+    path_or_database: str | os.PathLike[str] | SqliteDatabase, synchronous: str, schema: str
+) -> SqliteDatabase:
+    if isinstance(path_or_database, SqliteDatabase):
+        database = path_or_database
+    else:
+        database = SqliteDatabase(path_or_database, synchronous)
+    database.ensure_schema(schema)
+    return database
 
 
 def _micros(at: datetime) -> int:
@@ -139,10 +287,17 @@ class SqliteEventStore:
     polls `read_all` after the last position it saw misses nothing.
     """
 
-    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL") -> None:
-        self._db = _Database(path, _EVENTS_SCHEMA, synchronous)
+    def __init__(
+        self, path: str | os.PathLike[str] | SqliteDatabase, synchronous: str = "FULL"
+    ) -> None:
+        self._db = _database(path, synchronous, _EVENTS_SCHEMA)
+
+    @property
+    def database(self) -> SqliteDatabase:
+        return self._db
 
     def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
+        self._db.count("reads")
         rows = self._db.connection().execute(
             "SELECT document FROM events WHERE stream_id = ? AND sequence_number > ?"
             " ORDER BY sequence_number",
@@ -158,6 +313,7 @@ class SqliteEventStore:
         command_id: str,
     ) -> AppendOutcome:
         check_batch(stream_id, expected_version, events)
+        self._db.count("writes")
         with self._db.transaction() as conn:
             receipt = conn.execute(
                 "SELECT 1 FROM receipts WHERE stream_id = ? AND command_id = ?",
@@ -194,6 +350,7 @@ class SqliteEventStore:
                 )
             except sqlite3.IntegrityError as exc:  # defensive: the write lock serialises us
                 raise ConcurrencyConflict(f"{stream_id}: another writer won") from exc
+            self._db.changed(FEED_TOPIC)
         return AppendOutcome.APPENDED
 
     def read_all(
@@ -206,15 +363,16 @@ class SqliteEventStore:
         )
         return [(p, EventEnvelope.model_validate_json(document)) for p, document in rows]
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+    def transaction(self, lazy: bool = False) -> AbstractContextManager[sqlite3.Connection]:
         """Share one SQLite transaction among this thread's appends (to any streams).
 
         Commits at exit, rolls back on an exception. Each append inside is a savepoint, so a
         conflicted or duplicate append leaves the others in place. It holds the file's write
         lock until exit: keep it short, and do not write through another store on the same
-        file from this thread meanwhile (that would wait for this lock).
+        file from this thread meanwhile (that would wait for this lock); stores made on the
+        same `SqliteDatabase` join it instead. `lazy`: take the lock at the first write.
         """
-        return self._db.transaction()
+        return self._db.transaction(lazy)
 
     def close(self) -> None:
         self._db.close()
@@ -248,10 +406,13 @@ def _saga_columns(document: dict[str, Any]) -> tuple[str | None, int | None]:
 class SqliteViewStore:
     """Read-model documents with a fresh uuid4 etag per save; time-outs found by index."""
 
-    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL") -> None:
-        self._db = _Database(path, _VIEWS_SCHEMA, synchronous)
+    def __init__(
+        self, path: str | os.PathLike[str] | SqliteDatabase, synchronous: str = "FULL"
+    ) -> None:
+        self._db = _database(path, synchronous, _VIEWS_SCHEMA)
 
     def get(self, view_id: str) -> Versioned | None:
+        self._db.count("reads")
         row = (
             self._db.connection()
             .execute("SELECT document, etag FROM views WHERE id = ?", (view_id,))
@@ -262,6 +423,7 @@ class SqliteViewStore:
     def save(self, document: dict[str, Any], etag: str | None) -> None:
         status, deadline = _saga_columns(document)
         values = (uuid.uuid4().hex, json.dumps(document), status, deadline, document["id"])
+        self._db.count("writes")
         with self._db.transaction() as conn:
             if etag is None:
                 try:
@@ -285,6 +447,7 @@ class SqliteViewStore:
         """Views of sagas that are not terminal and whose deadline <= now: as `is_due`."""
         terminal = sorted(status.value for status in TERMINAL)
         marks = ", ".join("?" for _ in terminal)
+        self._db.count("reads")
         rows = self._db.connection().execute(
             "SELECT document FROM views WHERE saga_deadline_us <= ?"
             f" AND COALESCE(saga_status, '') NOT IN ({marks})"
@@ -312,10 +475,13 @@ CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (received_at_us)
 class SqliteDeadLetterStore:
     """Parked messages; the first letter of an id wins."""
 
-    def __init__(self, path: str | os.PathLike[str], synchronous: str = "FULL") -> None:
-        self._db = _Database(path, _DEAD_LETTERS_SCHEMA, synchronous)
+    def __init__(
+        self, path: str | os.PathLike[str] | SqliteDatabase, synchronous: str = "FULL"
+    ) -> None:
+        self._db = _database(path, synchronous, _DEAD_LETTERS_SCHEMA)
 
     def put(self, letter: DeadLetter) -> None:
+        self._db.count("writes")
         with self._db.transaction() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO dead_letters (id, received_at_us, letter) VALUES (?, ?, ?)",
