@@ -53,6 +53,9 @@ DEFAULTS: dict[str, str] = {
     "UNDERWRITING_PREMIUM_LIMIT": "1000000",
     "MAX_ACTIVE_POLICIES": "5",
     "SQLITE_DIR": ".devhost",
+    # Create missing Cosmos containers on first use: for the emulator only (in Azure, Bicep
+    # creates them and the app's identity may not).
+    "COSMOS_ENSURE_CONTAINERS": "false",
 }
 
 
@@ -143,15 +146,22 @@ def build_adapters(settings: Settings) -> Adapters:
             "dead_letters": InMemoryDeadLetterStore(),
         }
     elif store_backend == "sqlite":
-        from adapters.sqlite import SqliteDeadLetterStore, SqliteEventStore, SqliteViewStore
+        from adapters.sqlite import (
+            SqliteDatabase,
+            SqliteDeadLetterStore,
+            SqliteEventStore,
+            SqliteViewStore,
+        )
 
         directory = Path(settings["SQLITE_DIR"])
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "store.db"
+        # One database object per file: a view write inside an event-store transaction on the
+        # same thread joins that transaction instead of waiting for its lock.
+        database = SqliteDatabase.shared(directory / "store.db")
         adapters |= {
-            "store": SqliteEventStore(path),
-            "views": SqliteViewStore(path),
-            "dead_letters": SqliteDeadLetterStore(path),
+            "store": SqliteEventStore(database),
+            "views": SqliteViewStore(database),
+            "dead_letters": SqliteDeadLetterStore(database),
         }
     elif store_backend == "cosmos":
         from adapters import cosmos
@@ -164,7 +174,7 @@ def build_adapters(settings: Settings) -> Adapters:
 
         adapters["publisher"] = InMemoryCommandPublisher()
     elif publisher_backend == "sqlite-log":
-        from devhost.hubs import SqliteLogCommandPublisher
+        from adapters.sqlite_log import SqliteLogCommandPublisher
 
         adapters["publisher"] = SqliteLogCommandPublisher.from_settings(settings)
     elif publisher_backend == "eventhubs":

@@ -175,6 +175,7 @@ var connectionSettings = {
 var behaviourSettings = {
   STORE_BACKEND: 'cosmos'
   PUBLISHER_BACKEND: 'eventhubs'
+  COSMOS_ENSURE_CONTAINERS: 'false' // Bicep creates the containers; the identity cannot
   SAGA_STEP_TIMEOUT_SECONDS: sagaStepTimeoutSeconds
   SAGA_TIMEOUT_SCHEDULE: sagaTimeoutSchedule
   UNDERWRITING_PREMIUM_LIMIT: underwritingPremiumLimit
