@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck pytest serve bench clean
+.PHONY: demo test lint typecheck pytest compat checkov serve bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,15 @@ typecheck: $(VENV)/.installed
 pytest: $(VENV)/.installed $(if $(wildcard package.json),node_modules/.installed)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# checkov (Bicep security policies) lives in its own venv: it pins an older pycep-parser.
+checkov: .venv-checkov/bin/checkov
+.venv-checkov/bin/checkov:
+	tests/infra/run_checkov.sh --version
+
+compat: $(VENV)/.installed $(if $(wildcard package.json),node_modules/.installed)
+	scripts/compat.sh
+
+test: lint typecheck .venv-checkov/bin/checkov pytest compat
 
 clean:
-	rm -rf $(VENV) node_modules .devhost .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-* node_modules .devhost .mypy_cache .ruff_cache .pytest_cache
