@@ -1,0 +1,20 @@
+"""Create the database and containers in the Cosmos DB emulator named by local.settings.json
+(Bicep creates them in Azure). Run once after `docker compose up -d`, before `func start`:
+
+    python scripts/emulator_containers.py
+"""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.cosmos import stores_from_settings  # noqa: E402
+from bootstrap import COSMOS_CONNECTION, Settings  # noqa: E402
+
+values = json.loads((ROOT / "local.settings.json").read_text())["Values"]
+settings = Settings({**values, "COSMOS_ENSURE_CONTAINERS": "true"})
+stores_from_settings(settings.get, COSMOS_CONNECTION)
+print(f"containers ready in database {settings['COSMOS_DATABASE']!r}")
