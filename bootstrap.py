@@ -3,6 +3,7 @@ set of adapters per worker process (SDK clients are never created at import time
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import uuid
@@ -206,7 +207,10 @@ def services() -> Services:
         if _services is None:
             settings = Settings.from_environment()
             configure_telemetry(settings)
+            # A failure here (an unreachable account) leaves nothing cached: the next
+            # invocation tries again.
             _services = Services(settings, build_adapters(settings))
+            atexit.register(_services.adapters.close)  # flush and close SDK producers
         return _services
 
 
