@@ -357,11 +357,24 @@ class SqliteEventStore:
         self, after_position: int = 0, limit: int = 1000
     ) -> list[tuple[int, EventEnvelope]]:
         """(position, event) in append order after a position; positions start at 1."""
-        rows = self._db.connection().execute(
-            "SELECT position, document FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            (after_position, limit),
+        return [
+            (p, EventEnvelope.model_validate_json(document))
+            for p, document in self.read_feed(after_position, limit)
+        ]
+
+    def read_feed(self, after_position: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
+        """`read_all` with each document as its stored JSON text (the change feed's payload)."""
+        self._db.count("feed reads")
+        rows: list[tuple[int, str]] = (
+            self._db.connection()
+            .execute(
+                "SELECT position, document FROM events WHERE position > ?"
+                " ORDER BY position LIMIT ?",
+                (after_position, limit),
+            )
+            .fetchall()
         )
-        return [(p, EventEnvelope.model_validate_json(document)) for p, document in rows]
+        return rows
 
     def transaction(self, lazy: bool = False) -> AbstractContextManager[sqlite3.Connection]:
         """Share one SQLite transaction among this thread's appends (to any streams).

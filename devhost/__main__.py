@@ -1,0 +1,70 @@
+"""`python -m devhost [serve|demo|bench]`: serve the app locally (the default), run the
+three-outcome demo, or measure throughput and latency."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "demo", "bench"])
+    parser.add_argument("--data-dir", type=Path, default=None, help="default .devhost/")
+    parser.add_argument("--port", type=int, default=None, help="default 7071 (demo: free)")
+    parser.add_argument("--lease-seconds", type=float, default=5.0)
+    parser.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
+    parser.add_argument("--log-level", default=None, help="devhost log level (default INFO)")
+    parser.add_argument("--app-log-level", default="WARNING", help="the app's `quoting` logs")
+    parser.add_argument("--sagas", type=int, default=2000, help="bench: sagas to run")
+    parser.add_argument("--concurrency", type=int, default=32, help="bench: HTTP clients")
+    parser.add_argument("--rate", type=float, default=None, help="bench: sagas/s (open loop)")
+    parser.add_argument("--hosts", type=int, default=1, help="bench: host processes")
+    args = parser.parse_args(argv)
+    default_level = "WARNING" if args.command in ("demo", "bench") else "INFO"
+    logging.basicConfig(
+        level=args.log_level or default_level,
+        format="%(asctime)s %(levelname).1s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("quoting").setLevel(args.app_log_level)
+    logging.getLogger("devhost").setLevel(args.log_level or default_level)
+    if args.command == "demo":
+        from devhost.demo import run_demo
+
+        return run_demo(args.data_dir, args.port)
+    if args.command == "bench":
+        from devhost.bench import run_bench
+
+        return run_bench(args)
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from devhost.host import Host, HostOptions
+
+    host = Host(
+        HostOptions(
+            data_dir=args.data_dir or Path(".devhost"),
+            port=7071 if args.port is None else args.port,
+            lease_seconds=args.lease_seconds,
+            reuse_port=args.reuse_port,
+        )
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    host.start()
+    print(f"devhost listening on http://127.0.0.1:{host.port}/api", flush=True)
+    while not stop.wait(0.5):
+        pass
+    host.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
