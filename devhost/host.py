@@ -22,6 +22,7 @@ from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
 from devhost.pump import Pump
 from devhost.settings import host_settings
+from devhost.status import backlog
 from devhost.timers import TimerRunner, lease_name
 
 logger = logging.getLogger("devhost")
@@ -143,6 +144,13 @@ class Host:
     def _admin(self, path: str) -> dict[str, Any] | None:
         if path == "/admin/host/status":
             return {"state": "Stopping" if self.stopping.is_set() else "Running", "id": self.owner}
+        if path == "/admin/devhost/backlog":
+            hubs = [
+                (f.trigger["eventHubName"], f.trigger.get("consumerGroup") or "$Default")
+                for f in self.functions
+                if f.trigger_type == "eventHubTrigger"
+            ]
+            return backlog(self.database, hubs)
         if path == "/admin/devhost/stats":
             return {
                 "store": self.database.stats(),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +25,7 @@ from application.quotes import QuoteService
 from application.saga_step import SagaStep
 from domain import codec
 from domain.messages import EventEnvelope
-from domain.policy import PolicyStatus
+from tests.support.invariants import check_invariants
 
 
 class FakeClock:
@@ -60,9 +60,7 @@ class World:
             saga_step, self.publisher, self.views, self.dead_letters, self.clock
         )
         self.inbox = CommandInbox(self.commands, self.dead_letters, self.clock, "commands")
-        self.quotes = QuoteService(
-            self.commands, self.views, self.clock, lambda: str(uuid.uuid4())
-        )
+        self.quotes = QuoteService(self.commands, self.views, self.clock, lambda: str(uuid.uuid4()))
         self.feed_position = 0
         self.deliveries = 0
 
@@ -100,24 +98,7 @@ class World:
         return [e for _, e in self.store.read_all(0, 10**9)]
 
     def check_invariants(self) -> None:
-        events = self.all_events()
-        ids = Counter(e.eventId for e in events)
-        assert not [i for i, n in ids.items() if n > 1], "a command or input was applied twice"
-        by_stream: dict[str, list[int]] = defaultdict(list)
-        for e in events:
-            by_stream[e.streamId].append(e.sequenceNumber)
-        for stream, numbers in by_stream.items():
-            assert numbers == list(range(1, len(numbers) + 1)), f"{stream} has gaps"
-        policies = [self.commands.state_of("policy", s[7:]) for s in by_stream if
-                    s.startswith("policy-")]
-        active = [p for p in policies if p.status is PolicyStatus.ACTIVE]
-        per_quote = Counter(p.quoteId for p in active)
-        assert all(n == 1 for n in per_quote.values()), "a quote has two active policies"
-        for customer_stream in (s for s in by_stream if s.startswith("customer-")):
-            customer = self.commands.state_of("customer", customer_stream[9:])
-            held = sorted(p.policyId for p in active if p.customerId == customer.customerId)
-            assert sorted(customer.activePolicies) == held, f"{customer_stream} miscounts"
-        assert not self.dead_letters.list(), "nothing should be dead-lettered"
+        check_invariants(self.store, self.dead_letters.list(), self.rules)
 
     def saga_status(self, quote_id: str) -> str | None:
         view = self.views.get(quote_id)

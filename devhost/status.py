@@ -1,0 +1,31 @@
+"""How far behind the triggers are: for every lease with a checkpoint, what is still to be
+delivered. Zero everywhere means quiet (nothing in flight between the triggers)."""
+
+from __future__ import annotations
+
+from adapters.sqlite import SqliteDatabase
+
+
+def backlog(database: SqliteDatabase, hubs: list[tuple[str, str]]) -> dict[str, int]:
+    """Items after each checkpoint: the change feed's lease(s), and every partition of the
+    consumed `hubs` ((hub, consumer group) pairs), counting partitions never read too."""
+    conn = database.connection()
+    result: dict[str, int] = {}
+    (last_position,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+    for name, checkpoint in conn.execute(
+        "SELECT name, checkpoint FROM devhost_leases WHERE name LIKE 'cosmosdb:%'"
+    ):
+        result[name] = last_position - (checkpoint or 0)
+    checkpoints = dict(
+        conn.execute("SELECT name, checkpoint FROM devhost_leases WHERE name LIKE 'eventhub:%'")
+    )
+    for hub, group in hubs:
+        for partition, last in conn.execute(
+            "SELECT partition, MAX(sequence_number) FROM hub_messages WHERE hub = ?"
+            " GROUP BY partition",
+            (hub,),
+        ):
+            name = f"eventhub:{hub}/{group}:{partition}"
+            checkpoint = checkpoints.get(name)
+            result[name] = last - (-1 if checkpoint is None else checkpoint)
+    return result

@@ -1,0 +1,100 @@
+"""Local hosts as OS processes on free ports, and what the e2e tests check them with."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore, SqliteEventStore
+from devhost.client import Client
+
+REPO = Path(__file__).resolve().parents[2]
+HUBS = [
+    ("quote-commands", "quote-handler"),
+    ("policy-commands", "policy-handler"),
+    ("customer-commands", "customer-handler"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HostProcess:
+    """`python -m devhost` on a data directory; killed with SIGKILL, stopped with SIGTERM."""
+
+    def __init__(self, data_dir: Path, lease_seconds: float = 2.0, name: str = "host") -> None:
+        self.data_dir, self.lease_seconds, self.name = data_dir, lease_seconds, name
+        self.port = free_port()
+        self.client = Client(f"http://127.0.0.1:{self.port}")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, wait: bool = True) -> HostProcess:
+        log = (self.data_dir / f"{self.name}.log").open("ab")
+        env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "devhost",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--lease-seconds",
+                str(self.lease_seconds),
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        self.starts += 1
+        if wait:
+            self.client.wait_until_ready(timeout=30)
+        return self
+
+    def kill(self) -> None:
+        """kill -9: no clean-up, leases left to expire, transactions cut short."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def open_store(data_dir: Path) -> tuple[SqliteDatabase, SqliteEventStore, SqliteDeadLetterStore]:
+    database = SqliteDatabase(data_dir / "store.db")
+    return database, SqliteEventStore(database), SqliteDeadLetterStore(database)
+
+
+def wait_until_quiet(client: Client, timeout: float = 60.0) -> dict[str, Any]:
+    """Until nothing is left to deliver: the change feed and every hub partition consumed."""
+    deadline, backlog = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        status, backlog = client.request("GET", "/admin/devhost/backlog", patience=10)
+        if status == 200 and backlog and not any(backlog.values()):
+            time.sleep(0.3)  # and still so a moment later (a batch may be mid-commit)
+            status, again = client.request("GET", "/admin/devhost/backlog", patience=10)
+            if status == 200 and not any(again.values()):
+                return again
+        time.sleep(0.1)
+    raise TimeoutError(f"still busy: {backlog}")
