@@ -62,8 +62,8 @@ def decide(
                         policyId=command.policyId,
                         quoteId=command.quoteId,
                         customerId=command.customerId,
-                        reason=f"premium {command.premium:g} exceeds the underwriting limit "
-                        f"of {rules.premium_limit:g}",
+                        reason=f"premium {command.premium:,.2f} exceeds the underwriting limit "
+                        f"of {rules.premium_limit:,.2f}",
                     )
                 ]
             return [PolicyCreated(**command.model_dump())]

@@ -105,7 +105,7 @@ def test_the_underwriting_limit_is_a_parameter():
             policyId="P1",
             quoteId="Q1",
             customerId="C1",
-            reason="premium 100 exceeds the underwriting limit of 50",
+            reason="premium 100.00 exceeds the underwriting limit of 50.00",
         )
     )
 
