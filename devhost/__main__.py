@@ -18,12 +18,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="default 7071 (demo: free)")
     parser.add_argument("--lease-seconds", type=float, default=5.0)
     parser.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
+    parser.add_argument(
+        "--role",
+        default="all",
+        choices=["all", "http", "triggers"],
+        help="run every function (default), only the HTTP ones, or all but HTTP",
+    )
     parser.add_argument("--log-level", default=None, help="devhost log level (default INFO)")
     parser.add_argument("--app-log-level", default="WARNING", help="the app's `quoting` logs")
     parser.add_argument("--sagas", type=int, default=2000, help="bench: sagas to run")
     parser.add_argument("--concurrency", type=int, default=32, help="bench: HTTP clients")
     parser.add_argument("--rate", type=float, default=None, help="bench: sagas/s (open loop)")
     parser.add_argument("--hosts", type=int, default=1, help="bench: host processes")
+    parser.add_argument(
+        "--split", action="store_true", help="bench: one HTTP host and one trigger host"
+    )
     args = parser.parse_args(argv)
     default_level = "WARNING" if args.command in ("demo", "bench") else "INFO"
     logging.basicConfig(
@@ -45,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # A thread holding the SQLite write lock must not wait 5 ms (the default) for the GIL
+    # behind HTTP threads: measured ~10% more sagas/s with 1 ms.
+    sys.setswitchinterval(0.001)
     from devhost.host import Host, HostOptions
 
     host = Host(
@@ -53,6 +65,7 @@ def serve(args: argparse.Namespace) -> int:
             port=7071 if args.port is None else args.port,
             lease_seconds=args.lease_seconds,
             reuse_port=args.reuse_port,
+            role=args.role,
         )
     )
     stop = threading.Event()

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 TERMINAL = ("Completed", "Compensated")
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class HostUnavailable(Exception):

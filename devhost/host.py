@@ -37,6 +37,7 @@ class HostOptions:
     lease_seconds: float = 5.0
     poll_seconds: float = 0.05
     reuse_port: bool = False
+    role: str = "all"  # all | http (HTTP triggers only) | triggers (everything but HTTP)
     app_dir: Path = field(default_factory=lambda: APP_DIR)
 
 
@@ -63,7 +64,7 @@ class Host:
         self.keeper = LeaseKeeper(self.database, self.owner, [], self.options.lease_seconds)
         batch = sources.max_event_batch_size(self.options.app_dir)
         threads: list[threading.Thread] = []
-        for function in self.functions:
+        for function in self.functions if self.options.role != "http" else []:
             match function.trigger_type:
                 case "cosmosDBTrigger":
                     threads.append(self._pump(function, sources.change_feed(function, self.store)))
@@ -92,6 +93,8 @@ class Host:
 
     def start(self) -> None:
         http = [f for f in self.functions if f.trigger_type == "httpTrigger"]
+        if self.options.role == "triggers":
+            http = []  # still serves /admin/...
         prefix = "api"
         self.server = HttpServer(
             (self.options.bind, self.options.port),

@@ -51,11 +51,12 @@ class LeaseKeeper:
         started, now = time.monotonic(), _now_us()
         expires = now + int(self.ttl * 1e6)
         with self.database.transaction() as conn:
-            conn.execute(
-                "INSERT INTO devhost_hosts (owner, expires_us) VALUES (?, ?) ON CONFLICT (owner)"
-                " DO UPDATE SET expires_us = excluded.expires_us",
-                (self.owner, expires),
-            )
+            if self.names:  # a host that competes for no lease takes no share
+                conn.execute(
+                    "INSERT INTO devhost_hosts (owner, expires_us) VALUES (?, ?)"
+                    " ON CONFLICT (owner) DO UPDATE SET expires_us = excluded.expires_us",
+                    (self.owner, expires),
+                )
             conn.execute("DELETE FROM devhost_hosts WHERE expires_us <= ?", (now,))
             conn.execute(
                 "UPDATE devhost_leases SET expires_us = ? WHERE owner = ? AND expires_us > ?",
