@@ -95,7 +95,8 @@ def _bench(
     ops = _per_saga(before, after, n)
     print(
         f"\nbench: {n} sagas, concurrency {args.concurrency}, rate "
-        f"{args.rate or 'unbounded'}, {len(clients)} host process(es), synchronous=FULL"
+        f"{args.rate or 'unbounded'}, {len(every)} host process(es)"
+        f"{' (one HTTP, one triggers)' if args.split else ''}, synchronous=FULL"
     )
     print(
         f"  throughput  {n / elapsed:8.1f} sagas/s ({elapsed:.2f} s first create to last end;"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore, SqliteEventStore
-from devhost.client import Client
+from devhost.client import Client, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HUBS = [
@@ -20,12 +19,6 @@ HUBS = [
     ("policy-commands", "policy-handler"),
     ("customer-commands", "customer-handler"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class HostProcess:

@@ -1,0 +1,49 @@
+"""The local host as a user runs it: the demo, and a graceful stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.hosts import REPO, HostProcess, open_store
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_demo_ends_each_saga_as_expected_and_exits_zero():
+    done = subprocess.run(
+        [sys.executable, "-m", "devhost", "demo"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("(ok)") == 3
+
+
+def test_sigterm_finishes_the_work_exits_zero_and_hands_the_leases_over(tmp_path):
+    host = HostProcess(tmp_path, lease_seconds=30).start()
+    host.client.create_quote("C-1", 10.0, "Q-1")
+    host.client.approve("Q-1")
+    assert host.client.wait_until_terminal("Q-1")["saga"]["status"] == "Completed"
+
+    assert host.terminate() == 0
+
+    database, _, _ = open_store(tmp_path)
+    owners = database.connection().execute("SELECT owner FROM devhost_leases").fetchall()
+    database.close()
+    assert owners
+    assert all(owner is None for (owner,) in owners)  # no need to wait 30 s for expiry
+    successor = HostProcess(tmp_path, lease_seconds=30, name="successor").start()
+    try:
+        successor.client.create_quote("C-2", 10.0, "Q-2")
+        successor.client.approve("Q-2")
+        assert successor.client.wait_until_terminal("Q-2", timeout=10)["saga"]["status"] == (
+            "Completed"
+        )
+    finally:
+        successor.kill()
