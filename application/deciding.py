@@ -82,23 +82,21 @@ class DecisionRunner:
             except DomainError:
                 if trusted:
                     raise
-                state, version, trusted = *self.load(decider, stream, (state, version)), True
+                state, version, trusted = *self.load(decider, stream), True
                 continue
             if not new:
                 if trusted:
                     return Decision("unchanged", state, version)
-                state, version, trusted = *self.load(decider, stream, (state, version)), True
+                state, version, trusted = *self.load(decider, stream), True
                 continue
             envelopes = self._envelopes(stream, version, new, meta)
             try:
                 outcome = self.store.append(stream, version, envelopes, meta.key)
             except ConcurrencyConflict:
-                self._forget(stream)
-                state, version, trusted = *self.load(decider, stream, (state, version)), True
+                state, version, trusted = *self.load(decider, stream), True
                 continue
             if outcome is AppendOutcome.ALREADY_HANDLED:
-                self._forget(stream)
-                state, version = self.load(decider, stream, (state, version))
+                state, version = self.load(decider, stream)
                 return Decision("already-handled", state, version)
             for event in new:
                 state = decider.evolve(state, event)
@@ -107,15 +105,14 @@ class DecisionRunner:
             return Decision("appended", state, version, tuple(envelopes))
         raise ConcurrencyConflict(f"{stream}: still conflicting after {self.max_attempts} tries")
 
-    def load(
-        self, decider: Decider[S, C, E], stream: str, base: tuple[S, int] | None = None
-    ) -> tuple[S, int]:
-        """State and version of a stream; from `base` only the newer events are read."""
-        state, version = base or (decider.initial_state, 0)
-        for envelope in self.store.read_stream(stream, after=version):
+    def load(self, decider: Decider[S, C, E], stream: str) -> tuple[S, int]:
+        """State and version of a stream from a full read (one request for a short stream).
+        Never from the cache: a cached state is what is being checked."""
+        state, version = decider.initial_state, 0
+        for envelope in self.store.read_stream(stream):
             state = decider.evolve(state, cast(E, codec.decode(envelope)))
             version = envelope.sequenceNumber
-        self._remember(stream, state, version)
+        self._remember(stream, state, version, replace=True)
         return state, version
 
     def _envelopes(
@@ -149,15 +146,12 @@ class DecisionRunner:
                 self._cache.move_to_end(stream)
             return entry
 
-    def _remember(self, stream: str, state: object, version: int) -> None:
+    def _remember(self, stream: str, state: object, version: int, replace: bool = False) -> None:
+        """Cache a state; a newer one than cached wins, a freshly read one always does."""
         with self._lock:
             current = self._cache.get(stream)
-            if current is None or current[1] <= version:
+            if replace or current is None or current[1] <= version:
                 self._cache[stream] = (state, version)
                 self._cache.move_to_end(stream)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-
-    def _forget(self, stream: str) -> None:
-        with self._lock:
-            self._cache.pop(stream, None)
