@@ -2,17 +2,14 @@
 
 Each saga event records the commands it issues, so a redelivered input can re-publish exactly
 the same commands (same ids) without deciding again. Command ids are uuid5(input id, step).
+The saga's inputs, events and state are in saga_events.py; they are re-exported here so a
+reader finds the whole saga under one name.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict
 
 from domain.messages import (
     CancelPolicy,
@@ -21,8 +18,6 @@ from domain.messages import (
     CreatePolicy,
     CustomerPolicyCountUpdated,
     CustomerPolicyCountUpdateFailed,
-    DomainEvent,
-    Message,
     PolicyCreated,
     PolicyCreationFailed,
     QuoteApproved,
@@ -32,114 +27,51 @@ from domain.messages import (
     UpdateCustomerPolicyCount,
     make_command,
 )
+from domain.saga_events import (
+    SAGA_NAMESPACE,
+    TERMINAL,
+    SagaAdvanced,
+    SagaCompensated,
+    SagaCompensationRetried,
+    SagaCompensationStarted,
+    SagaCompleted,
+    SagaEvent,
+    SagaInput,
+    SagaLateEventCompensated,
+    SagaRules,
+    SagaStarted,
+    SagaState,
+    SagaStatus,
+    StepTimedOut,
+    initial_state,
+    policy_id_for,
+    timeout_input,
+)
 
-SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
-
-
-def policy_id_for(quote_id: str) -> str:
-    """One policy per quote, by construction: its id derives from the quote's."""
-    return str(uuid.uuid5(SAGA_NAMESPACE, f"policy:{quote_id}"))
-
-
-class SagaStatus(StrEnum):
-    RUNNING = "Running"
-    COMPENSATING = "Compensating"
-    COMPLETED = "Completed"
-    COMPENSATED = "Compensated"
-
-
-TERMINAL = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED})
-
-
-@dataclass(frozen=True)
-class SagaRules:
-    step_timeout: timedelta = timedelta(minutes=5)
-
-
-class StepTimedOut(Message):
-    """The step the saga waits on passed its deadline (fed by the time-out timer)."""
-
-    quoteId: str
-    step: str
-    deadline: datetime
-
-
-@dataclass(frozen=True)
-class SagaInput:
-    """One thing that happened to a saga; `input_id` is the causing event's id."""
-
-    input_id: str
-    at: datetime
-    quote_id: str
-    payload: DomainEvent | StepTimedOut
-    traceparent: str | None = field(default=None, compare=False)
-
-
-def timeout_input(quote_id: str, step: str, deadline: datetime, now: datetime) -> SagaInput:
-    """A time-out with an id of its own deadline, so the timer firing twice is one input."""
-    input_id = str(uuid.uuid5(SAGA_NAMESPACE, f"timeout:{quote_id}:{step}:{deadline.isoformat()}"))
-    return SagaInput(
-        input_id, now, quote_id, StepTimedOut(quoteId=quote_id, step=step, deadline=deadline)
-    )
-
-
-class SagaEvent(Message):
-    quoteId: str
-    triggerId: str
-    triggerType: str
-    status: SagaStatus
-    step: str | None = None
-    deadline: datetime | None = None
-    commands: tuple[CommandEnvelope, ...] = ()
-    reason: str | None = None
-
-
-class SagaStarted(SagaEvent):
-    customerId: str
-    premium: float
-    policyId: str
-
-
-class SagaAdvanced(SagaEvent):
-    pass
-
-
-class SagaCompleted(SagaEvent):
-    pass
-
-
-class SagaCompensationStarted(SagaEvent):
-    pass
-
-
-class SagaCompensationRetried(SagaEvent):
-    pass
-
-
-class SagaCompensated(SagaEvent):
-    pass
-
-
-class SagaLateEventCompensated(SagaEvent):
-    pass
-
-
-class SagaState(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    quoteId: str | None = None
-    customerId: str | None = None
-    premium: float | None = None
-    policyId: str | None = None
-    status: SagaStatus | None = None
-    step: str | None = None
-    deadline: datetime | None = None
-    pending: tuple[CommandEnvelope, ...] = ()
-    cancelIssued: bool = False
-    handled: frozenset[str] = frozenset()
-
-
-initial_state = SagaState()
+__all__ = [
+    "CREATE_POLICY",
+    "REJECT_QUOTE",
+    "TERMINAL",
+    "UPDATE_CUSTOMER",
+    "SagaAdvanced",
+    "SagaCompensated",
+    "SagaCompensationRetried",
+    "SagaCompensationStarted",
+    "SagaCompleted",
+    "SagaEvent",
+    "SagaInput",
+    "SagaLateEventCompensated",
+    "SagaRules",
+    "SagaStarted",
+    "SagaState",
+    "SagaStatus",
+    "StepTimedOut",
+    "decide",
+    "evolve",
+    "initial_state",
+    "policy_id_for",
+    "timeout_input",
+]
 
 CREATE_POLICY = "CreatePolicy"
 UPDATE_CUSTOMER = "UpdateCustomerPolicyCount"
