@@ -1,7 +1,7 @@
 """Create the database and containers in the Cosmos DB emulator named by local.settings.json
 (Bicep creates them in Azure). Run once after `docker compose up -d`, before `func start`:
 
-    python scripts/emulator_containers.py
+    python scripts/emulator_containers.py [path/to/local.settings.json]
 """
 
 import json
@@ -14,7 +14,13 @@ sys.path.insert(0, str(ROOT))
 from adapters.cosmos import stores_from_settings  # noqa: E402
 from bootstrap import COSMOS_CONNECTION, Settings  # noqa: E402
 
-values = json.loads((ROOT / "local.settings.json").read_text())["Values"]
-settings = Settings({**values, "COSMOS_ENSURE_CONTAINERS": "true"})
-stores_from_settings(settings.get, COSMOS_CONNECTION)
-print(f"containers ready in database {settings['COSMOS_DATABASE']!r}")
+
+def main(settings_file: Path) -> None:
+    values = json.loads(settings_file.read_text())["Values"]
+    settings = Settings({**values, "COSMOS_ENSURE_CONTAINERS": "true"})
+    stores_from_settings(settings.get, COSMOS_CONNECTION)
+    print(f"containers ready in database {settings['COSMOS_DATABASE']!r}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "local.settings.json")
