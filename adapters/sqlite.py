@@ -63,8 +63,11 @@ class SqliteDatabase:
         self._lock = threading.Lock()
         self._opened: list[sqlite3.Connection] = []
         self._writer = _writer_lock(self.path)
-        self._changes = threading.Condition()
+        # Waiters per topic: a commit wakes only the pumps of the topics it changed (one
+        # Condition for all woke every idle pump on every commit: GIL hand-offs for nothing).
+        self._changes = threading.Lock()
         self._generations: dict[str, int] = {}
+        self._waiters: dict[str, set[threading.Event]] = {}
         self._stats: Counter[str] = Counter()
         self._schemas: set[str] = set()
 
@@ -166,7 +169,8 @@ class SqliteDatabase:
             with self._changes:
                 for topic in topics:
                     self._generations[topic] = self._generations.get(topic, 0) + 1
-                self._changes.notify_all()
+                    for woken in self._waiters.get(topic, ()):
+                        woken.set()
 
     def in_transaction(self) -> bool:
         return bool(getattr(self._local, "begun", False))
@@ -182,13 +186,18 @@ class SqliteDatabase:
     def wait_for_change(self, topics: Sequence[str], seen: Sequence[int], timeout: float) -> None:
         """Wait until a commit of this process changed one of `topics` since `seen` (their
         generations), or `timeout` passed (other processes' commits are not announced)."""
+        woken = threading.Event()
         with self._changes:
-            self._changes.wait_for(
-                lambda: any(
-                    self._generations.get(t, 0) != s for t, s in zip(topics, seen, strict=True)
-                ),
-                timeout,
-            )
+            if any(self._generations.get(t, 0) != s for t, s in zip(topics, seen, strict=True)):
+                return
+            for topic in topics:
+                self._waiters.setdefault(topic, set()).add(woken)
+        try:
+            woken.wait(timeout)
+        finally:
+            with self._changes:
+                for topic in topics:
+                    self._waiters[topic].discard(woken)
 
     def count(self, operation: str, n: int = 1) -> None:
         """Count a store operation (reads, writes) for the local host's statistics."""
