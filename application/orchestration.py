@@ -91,15 +91,17 @@ class Orchestrator:
         outcome = self.saga.advance(inp)
         self.publisher.publish(outcome.commands, [envelope])
         self._project(envelope.correlationId, [(envelope, event)], outcome)
-        log(
-            logger,
-            logging.INFO,
-            f"saga advanced on {envelope.eventType}",
-            correlationId=envelope.correlationId,
-            eventId=envelope.eventId,
-            sagaStatus=outcome.state.status,
-            commands=",".join(f"{c.commandType}:{c.commandId}" for c in outcome.commands) or None,
-        )
+        if logger.isEnabledFor(logging.INFO):  # the line costs more than a disabled check
+            log(
+                logger,
+                logging.INFO,
+                f"saga advanced on {envelope.eventType}",
+                correlationId=envelope.correlationId,
+                eventId=envelope.eventId,
+                sagaStatus=outcome.state.status,
+                commands=",".join(f"{c.commandType}:{c.commandId}" for c in outcome.commands)
+                or None,
+            )
         return outcome
 
     def expire(self, now: datetime) -> int:

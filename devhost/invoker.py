@@ -78,9 +78,12 @@ class Invoker:
             self.invocations[function.name] += 1
             if error is not None:
                 self.failures[function.name] += 1
+        level = logging.INFO if error is None else logging.WARNING
+        if not logger.isEnabledFor(level):
+            return error
         retry = context.retry_context
         logger.log(
-            logging.INFO if error is None else logging.WARNING,
+            level,
             "%s batch=%d %.1fms %s%s%s",
             function.name,
             count,
