@@ -24,7 +24,7 @@ from application.saga_step import SagaOutcome, SagaStep, saga_event
 from application.telemetry import log
 from application.views import apply_event, apply_saga, empty_view
 from domain import codec, saga
-from domain.messages import EventEnvelope
+from domain.messages import CommandEnvelope, EventEnvelope
 
 logger = logging.getLogger("quoting.orchestrator")
 
@@ -52,17 +52,22 @@ class Orchestrator:
     def process_documents(
         self, documents: Sequence[Mapping[str, Any]], final_attempt: bool = False
     ) -> BatchReport:
-        """Process a change-feed batch in order. Poison documents are parked at once; a
-        transient failure raises after the rest of the batch was tried (the trigger retries,
-        and what succeeded is idempotent), or is parked too on the final attempt."""
+        """Process a change-feed batch in order, then publish what it decided in one call (so
+        the publisher sends one batch per hub and key, not one per event). Poison documents
+        are parked at once; a transient failure raises after the rest of the batch was tried
+        (the trigger retries, and what succeeded is idempotent: a redelivered event's saga
+        step returns the commands it recorded), or is parked too on the final attempt."""
         report, failures = BatchReport(), []
+        commands: list[CommandEnvelope] = []
+        decided: list[tuple[Mapping[str, Any], EventEnvelope]] = []
         for document in documents:
             if document.get("docType") != "event":
                 report.skipped += 1  # receipts, saga streams: not domain events
                 continue
             try:
                 envelope = EventEnvelope.model_validate(document)
-                self.process_event(envelope, codec.decode(envelope))
+                commands += self.advance(envelope, codec.decode(envelope)).commands
+                decided.append((document, envelope))
                 report.processed += 1
             except (ValidationError, ValueError) as error:
                 self._park(document, f"unprocessable document: {error}")
@@ -73,12 +78,28 @@ class Orchestrator:
                     continue
                 self._park(document, f"failed after the last retry: {error!r}")
                 report.dead_lettered += 1
+        try:
+            self.publisher.publish(commands, [envelope for _, envelope in decided])
+        except Exception as error:
+            if not final_attempt:
+                raise
+            for document, _ in decided:  # replaying one re-publishes what its step recorded
+                self._park(document, f"publishing failed after the last retry: {error!r}")
+            report.processed -= len(decided)
+            report.dead_lettered += len(decided)
         if failures:
             raise TransientFailure(f"{len(failures)} event(s) failed, first: {failures[0]!r}")
         return report
 
     def process_event(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
-        """Advance the event's saga, publish its commands, forward the event, project it."""
+        """Advance the event's saga and publish its commands and the event at once."""
+        outcome = self.advance(envelope, event)
+        self.publisher.publish(outcome.commands, [envelope])
+        return outcome
+
+    def advance(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
+        """Advance the event's saga and project both into the quote's view; the caller
+        publishes the outcome's commands and forwards the event."""
         if isinstance(event, saga.SagaEvent):
             raise ValueError(f"{envelope.eventType} is a saga event, not a domain event")
         inp = saga.SagaInput(
@@ -89,7 +110,6 @@ class Orchestrator:
             envelope.traceparent,
         )
         outcome = self.saga.advance(inp)
-        self.publisher.publish(outcome.commands, [envelope])
         self._project(envelope.correlationId, [(envelope, event)], outcome)
         if logger.isEnabledFor(logging.INFO):  # the line costs more than a disabled check
             log(

@@ -194,3 +194,25 @@ def test_a_stuck_saga_times_out_and_compensates(app_services):
     assert "deadline" in compensation["reason"]
     policy = app_services.commands.state_of("policy", view["saga"]["policyId"])
     assert policy.status == "Cancelled"  # the tombstone: a late CreatePolicy cannot revive it
+
+
+class CountingPublisher:
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+
+    def publish(self, commands, events=()):
+        self.calls += 1
+        self.inner.publish(commands, events)
+
+
+def test_a_change_feed_batch_is_published_in_one_call(app_services):
+    for quote_id in ("Q1", "Q2", "Q3"):
+        start(app_services, quote_id, "C1", 100.0)
+    driver = Driver(app_services)
+    counting = CountingPublisher(app_services.orchestrator.publisher)
+    app_services.orchestrator.publisher = counting
+    orchestrate_fn(document_list(driver.new_documents()), driver.context)
+    assert counting.calls == 1  # six events, three CreatePolicy commands: one publish
+    published = app_services.adapters.publisher
+    assert sorted(c.correlationId for c in published.commands) == ["Q1", "Q2", "Q3"]
+    assert len(published.events) == 6
