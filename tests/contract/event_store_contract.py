@@ -52,13 +52,20 @@ def run_writers_in_threads(
     store: Any, writers: Sequence[Sequence[AppendAttempt]]
 ) -> list[list[str]]:
     """A `ConcurrentAppends` over one store shared by one thread per writer."""
+    return run_writers_on_stores([store] * len(writers), writers)
+
+
+def run_writers_on_stores(
+    stores: Sequence[Any], writers: Sequence[Sequence[AppendAttempt]]
+) -> list[list[str]]:
+    """One thread per writer; writer w appends through stores[w] (its own client, say)."""
     barrier = threading.Barrier(len(writers))
     outcomes: list[list[str]] = [[] for _ in writers]
 
     def run(index: int) -> None:
         for attempt in writers[index]:
             barrier.wait(timeout=60)
-            outcomes[index].append(attempt_append(store, attempt))
+            outcomes[index].append(attempt_append(stores[index], attempt))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writers))]
     for thread in threads:

@@ -7,7 +7,6 @@ unchanged against anything else.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -19,7 +18,7 @@ from tests.contract.event_store_contract import (
     AppendAttempt,
     ConcurrentAppends,
     EventStoreContract,
-    attempt_append,
+    run_writers_on_stores,
 )
 from tests.contract.view_store_contract import ViewStoreContract
 from tests.support.cosmos_server import (
@@ -57,7 +56,7 @@ class TestCosmosEventStore(EventStoreContract):
 
         def run(writers: Sequence[Sequence[AppendAttempt]]) -> list[list[str]]:
             stores = [writer_store() for _ in writers]
-            return _run_each_on_its_store(stores, writers)
+            return run_writers_on_stores(stores, writers)
 
         return run
 
@@ -102,23 +101,3 @@ class TestCosmosDeadLetterStore(DeadLetterStoreContract):
     def test_an_unknown_letter_reads_as_none(self, store: Any, cosmos: CosmosAccount) -> None:
         cosmos.skip_on_gap(MISSING_ITEM_GAP)
         super().test_an_unknown_letter_reads_as_none(store)
-
-
-def _run_each_on_its_store(
-    stores: Sequence[Any], writers: Sequence[Sequence[AppendAttempt]]
-) -> list[list[str]]:
-    """Like run_writers_in_threads, but writer w appends through stores[w]."""
-    barrier = threading.Barrier(len(writers))
-    outcomes: list[list[str]] = [[] for _ in writers]
-
-    def run(index: int) -> None:
-        for attempt in writers[index]:
-            barrier.wait(timeout=60)
-            outcomes[index].append(attempt_append(stores[index], attempt))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
