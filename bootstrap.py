@@ -147,12 +147,8 @@ def build_adapters(settings: Settings) -> Adapters:
             "dead_letters": InMemoryDeadLetterStore(),
         }
     elif store_backend == "sqlite":
-        from adapters.sqlite import (
-            SqliteDatabase,
-            SqliteDeadLetterStore,
-            SqliteEventStore,
-            SqliteViewStore,
-        )
+        from adapters.sqlite import SqliteDeadLetterStore, SqliteEventStore, SqliteViewStore
+        from adapters.sqlite_database import SqliteDatabase
 
         directory = Path(settings["SQLITE_DIR"])
         directory.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from adapters.eventhubs import message_properties, route
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 from domain.messages import CommandEnvelope, EventEnvelope
 
 DEFAULT_PARTITIONS = 4

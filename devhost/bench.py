@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 from devhost.client import Client, free_port
 
 TERMINAL_EVENTS = ("SagaCompleted", "SagaCompensated")

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.sqlite import SqliteDatabase, SqliteEventStore
+from adapters.sqlite import SqliteEventStore
+from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog
 from devhost import sources
 from devhost.functions import Function, discover

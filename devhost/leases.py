@@ -14,7 +14,7 @@ import math
 import threading
 import time
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devhost_leases (

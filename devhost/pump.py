@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 from devhost.functions import Function
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper

@@ -9,7 +9,8 @@ from typing import Any
 
 import azure.functions as func
 
-from adapters.sqlite import FEED_TOPIC, SqliteEventStore
+from adapters.sqlite import SqliteEventStore
+from adapters.sqlite_database import FEED_TOPIC
 from adapters.sqlite_log import HubMessage, SqliteHubLog, hub_topic
 from devhost.functions import Function
 from devhost.pump import Source

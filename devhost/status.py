@@ -3,7 +3,7 @@ delivered. Zero everywhere means quiet (nothing in flight between the triggers).
 
 from __future__ import annotations
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 
 
 def backlog(database: SqliteDatabase, hubs: list[tuple[str, str]]) -> dict[str, int]:

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.sqlite import SqliteDatabase, SqliteDeadLetterStore, SqliteEventStore
+from adapters.sqlite import SqliteDeadLetterStore, SqliteEventStore
+from adapters.sqlite_database import SqliteDatabase
 from devhost.client import Client, free_port
 
 REPO = Path(__file__).resolve().parents[2]

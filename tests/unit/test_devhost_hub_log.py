@@ -2,7 +2,7 @@
 
 import pytest
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog, SqliteLogCommandPublisher, partition_for
 from domain.messages import CreatePolicy, make_command
 from tests.support.builders import event

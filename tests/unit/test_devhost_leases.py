@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 from devhost.leases import LeaseKeeper
 
 pytestmark = pytest.mark.unit

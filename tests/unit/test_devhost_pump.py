@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from adapters.sqlite import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase
 from devhost.functions import Function
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
