@@ -103,6 +103,6 @@ def _value(text: str, name: str) -> int:
 
 
 def _number(text: str, name: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # str.isdigit alone accepts "²"
         raise ValueError(f"{name}: {text!r} is not a number")
     return int(text)

@@ -133,7 +133,8 @@ def query_limit(req: func.HttpRequest, default: int = 100) -> int:
     text = req.params.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= api.MAX_LIST_LIMIT:
+    # Not str.isdigit(): it accepts "³²", which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= api.MAX_LIST_LIMIT:
         detail = f"limit must be an integer from 1 to {api.MAX_LIST_LIMIT}"
         raise ProblemError(
             "invalid-request", detail, [FieldProblem(detail=detail, parameter="limit")]

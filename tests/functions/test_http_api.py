@@ -352,7 +352,7 @@ def test_dead_letters_are_listed_most_recent_first_up_to_the_limit(functions, ap
     assert [letter["id"] for letter in body_of(response)["items"]] == ["L3", "L2"]
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", "1001"])
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", "1001", "³²", "\u0661\u0660"])
 def test_a_dead_letter_limit_out_of_range_is_a_400(functions, app_services, limit):
     response = call(functions, "list_dead_letters", "GET", "/api/deadletters",
                     params={"limit": limit})  # fmt: skip
