@@ -161,9 +161,9 @@ def build_adapters(settings: Settings) -> Adapters:
             "dead_letters": SqliteDeadLetterStore(database),
         }
     elif store_backend == "cosmos":
-        from adapters import cosmos
+        from adapters import cosmos_account
 
-        adapters |= cosmos.stores_from_settings(settings.get, COSMOS_CONNECTION)
+        adapters |= cosmos_account.stores_from_settings(settings.get, COSMOS_CONNECTION)
     else:
         raise ValueError(f"STORE_BACKEND={store_backend!r}: expected cosmos, sqlite or memory")
     if publisher_backend == "memory":

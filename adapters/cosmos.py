@@ -1,20 +1,19 @@
 """Cosmos DB for NoSQL adapters (sync SDK): the event store, the quote views, the dead letters.
 
 One logical partition per stream; one transactional batch per command (receipt + events).
+Connecting and creating containers: adapters/cosmos_account.py.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
 from application.ports import (
@@ -27,7 +26,6 @@ from application.ports import (
 from application.streams import check_batch
 from domain.messages import EventEnvelope, document_id
 
-INFRA = Path(__file__).resolve().parent.parent / "infra" / "cosmos"
 # https://learn.microsoft.com/azure/cosmos-db/concepts-limits#per-request-limits
 MAX_BATCH_OPERATIONS = 100
 PAGE_SIZE = 100  # a stream of up to 100 events is read in one request
@@ -44,99 +42,8 @@ class BatchTooLarge(ValueError):
     """A command's events do not fit one transactional batch; they are never split."""
 
 
-# --- connection and set-up -------------------------------------------------------------------
-
-
-def create_cosmos_client(
-    get: Callable[[str], str | None], prefix: str = "CosmosDb", **options: Any
-) -> CosmosClient:
-    """The one client of a worker, from Functions-style connection settings.
-
-    `<prefix>__accountEndpoint` -> managed identity / DefaultAzureCredential (user-assigned when
-    `<prefix>__clientId` is set); otherwise the key connection string in `<prefix>` (emulator,
-    local server). `options` reach the CosmosClient (tests pass a counting transport).
-    The SDK reads the database account while constructing: an unreachable account raises
-    TransientFailure here already.
-    """
-    endpoint = get(f"{prefix}__accountEndpoint")
-    if endpoint:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(managed_identity_client_id=get(f"{prefix}__clientId"))
-        with _translated("connecting to Cosmos DB"):
-            return CosmosClient(endpoint, credential, **_endpoint_options(endpoint), **options)
-    connection = get(prefix)
-    if not connection:
-        raise ValueError(
-            f"No Cosmos DB connection: set {prefix}__accountEndpoint (managed identity) or "
-            f"{prefix} to a connection string 'AccountEndpoint=...;AccountKey=...;'"
-        )
-    parts = dict(p.split("=", 1) for p in connection.strip().rstrip(";").split(";") if "=" in p)
-    endpoint, key = parts.get("AccountEndpoint"), parts.get("AccountKey")
-    if not endpoint or not key:
-        raise ValueError(f"{prefix} must hold 'AccountEndpoint=...;AccountKey=...;'")
-    if parts.get("DisableServerCertificateValidation", "").lower() == "true":
-        options.setdefault("connection_verify", False)  # the emulator's self-signed certificate
-    with _translated("connecting to Cosmos DB"):
-        return CosmosClient(endpoint, key, **_endpoint_options(endpoint), **options)
-
-
-def _endpoint_options(endpoint: str) -> dict[str, Any]:
-    # Discovery follows the account's advertised (https) regional endpoints: a plain-http
-    # emulator or test server is then unreachable. https://aka.ms/cosmosdb-emulator
-    return {"enable_endpoint_discovery": False} if endpoint.startswith("http://") else {}
-
-
-def stores_from_settings(
-    get: Callable[[str], str | None], prefix: str = "CosmosDb"
-) -> dict[str, Any]:
-    """The worker's Cosmos stores (one client), keyed as bootstrap's Adapters expects.
-
-    COSMOS_ENSURE_CONTAINERS=true creates missing containers first (local runs only: in Azure
-    the app's identity may not create them, Bicep does).
-    """
-    client = create_cosmos_client(get, prefix)
-    database = get("COSMOS_DATABASE") or "quoting"
-    names = {
-        "events": get("EVENTS_CONTAINER") or "events",
-        "leases": get("LEASES_CONTAINER") or "leases",
-        "views": get("VIEWS_CONTAINER") or "views",
-        "deadletters": get("DEADLETTERS_CONTAINER") or "deadletters",
-    }
-    if (get("COSMOS_ENSURE_CONTAINERS") or "").lower() == "true":
-        with _translated("creating containers"):
-            ensure_containers(client, database, names)
-    db = client.get_database_client(database)
-    return {
-        "store": CosmosEventStore(db.get_container_client(names["events"])),
-        "views": CosmosViewStore(db.get_container_client(names["views"])),
-        "dead_letters": CosmosDeadLetterStore(db.get_container_client(names["deadletters"])),
-    }
-
-
-def ensure_containers(
-    client: CosmosClient, database: str, names: Mapping[str, str] | None = None
-) -> dict[str, ContainerProxy]:
-    """Create the database and containers if missing (tests, local runs; Bicep in Azure).
-
-    `names` maps logical names (events, leases, views, deadletters) to container ids.
-    """
-    spec = json.loads((INFRA / "containers.json").read_text())
-    db = client.create_database_if_not_exists(database)
-    containers = {}
-    for logical, props in spec.items():
-        options: dict[str, Any] = {}
-        if "indexingPolicyFile" in props:
-            policy = (INFRA / props["indexingPolicyFile"]).read_text()
-            options["indexing_policy"] = json.loads(policy)
-        containers[logical] = db.create_container_if_not_exists(
-            (names or {}).get(logical, logical), PartitionKey(props["partitionKeyPath"]), **options
-        )
-    return containers
-
-
 @contextmanager
-def _translated(action: str) -> Iterator[None]:
+def cosmos_errors(action: str) -> Iterator[None]:
     """Failures that may pass (throttling after the SDK's retries, 5xx, network) -> Transient."""
     try:
         yield
@@ -178,7 +85,7 @@ class CosmosEventStore:
             {"name": "@s", "value": stream_id},
             {"name": "@after", "value": after},
         ]
-        with _translated(f"reading {stream_id}"):
+        with cosmos_errors(f"reading {stream_id}"):
             pages = self._container.query_items(
                 _READ_STREAM,
                 parameters=parameters,
@@ -217,7 +124,7 @@ class CosmosEventStore:
             operations.append(("read", (document_id(stream_id, expected_version),)))
         operations += [("create", (e.to_document(),)) for e in events]
         try:
-            with _translated(f"appending to {stream_id}"):
+            with cosmos_errors(f"appending to {stream_id}"):
                 self._container.execute_item_batch(operations, partition_key=stream_id)
         except CosmosBatchOperationError as error:
             return self._failed(stream_id, expected_version, error)
@@ -251,7 +158,7 @@ class CosmosViewStore:
         self._container = container
 
     def get(self, view_id: str) -> Versioned | None:
-        with _translated(f"reading view {view_id}"):
+        with cosmos_errors(f"reading view {view_id}"):
             try:
                 doc = self._container.read_item(view_id, partition_key=view_id)
             except CosmosHttpResponseError as error:
@@ -262,7 +169,7 @@ class CosmosViewStore:
 
     def save(self, document: dict[str, Any], etag: str | None) -> None:
         view_id = document["id"]
-        with _translated(f"saving view {view_id}"):
+        with cosmos_errors(f"saving view {view_id}"):
             stored = {**document, _DUE_AT: _due_at(document)}
             try:
                 if etag is None:
@@ -290,7 +197,7 @@ class CosmosViewStore:
             {"name": "@limit", "value": limit},
             {"name": "@now", "value": _utc_key(now)},
         ]
-        with _translated("querying due sagas"):
+        with cosmos_errors("querying due sagas"):
             items = self._container.query_items(
                 query.format(_DUE_AT), parameters=parameters, enable_cross_partition_query=True
             )
@@ -318,7 +225,7 @@ class CosmosDeadLetterStore:
         self._container = container
 
     def put(self, letter: DeadLetter) -> None:
-        with _translated(f"parking {letter.id}"):
+        with cosmos_errors(f"parking {letter.id}"):
             try:
                 self._container.create_item(_letter_document(letter))
             except CosmosHttpResponseError as error:
@@ -326,7 +233,7 @@ class CosmosDeadLetterStore:
                     raise
 
     def get(self, letter_id: str) -> DeadLetter | None:
-        with _translated(f"reading dead letter {letter_id}"):
+        with cosmos_errors(f"reading dead letter {letter_id}"):
             try:
                 doc = self._container.read_item(letter_id, partition_key=letter_id)
             except CosmosHttpResponseError as error:
@@ -337,7 +244,7 @@ class CosmosDeadLetterStore:
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
         query = "SELECT TOP @limit * FROM c ORDER BY c.receivedAtUtc DESC"
-        with _translated("listing dead letters"):
+        with cosmos_errors("listing dead letters"):
             items = self._container.query_items(
                 query,
                 parameters=[{"name": "@limit", "value": limit}],
@@ -347,7 +254,7 @@ class CosmosDeadLetterStore:
 
     def mark_replayed(self, letter_id: str, at: datetime) -> None:
         value = at.astimezone(UTC).isoformat()
-        with _translated(f"marking {letter_id} replayed"):
+        with cosmos_errors(f"marking {letter_id} replayed"):
             try:
                 self._container.patch_item(
                     letter_id, letter_id, [{"op": "set", "path": "/replayedAt", "value": value}]

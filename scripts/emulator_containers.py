@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.cosmos import stores_from_settings  # noqa: E402
+from adapters.cosmos_account import stores_from_settings  # noqa: E402
 from bootstrap import COSMOS_CONNECTION, Settings  # noqa: E402
 
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from adapters.cosmos import CosmosDeadLetterStore, CosmosViewStore, create_cosmos_client
+from adapters.cosmos import CosmosDeadLetterStore, CosmosViewStore
+from adapters.cosmos_account import create_cosmos_client
 from tests.contract.dead_letter_store_contract import DeadLetterStoreContract
 from tests.contract.event_store_contract import (
     AppendAttempt,

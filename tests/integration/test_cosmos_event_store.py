@@ -10,12 +10,8 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import RequestsTransport
 
-from adapters.cosmos import (
-    BatchTooLarge,
-    CosmosEventStore,
-    create_cosmos_client,
-    stores_from_settings,
-)
+from adapters.cosmos import BatchTooLarge, CosmosEventStore
+from adapters.cosmos_account import create_cosmos_client, stores_from_settings
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
 from tests.support.builders import batch
 from tests.support.cosmos_server import BATCH_READ_GAP, ROLLBACK_GAP, CosmosAccount

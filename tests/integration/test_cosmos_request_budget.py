@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.cosmos import create_cosmos_client
+from adapters.cosmos_account import create_cosmos_client
 from application.commands import CommandHandler
 from domain.messages import ApproveQuote, CreateQuote, make_command
 from tests.support.builders import batch

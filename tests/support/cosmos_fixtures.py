@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 
-from adapters.cosmos import create_cosmos_client, ensure_containers
+from adapters.cosmos_account import create_cosmos_client, ensure_containers
 from tests.support.cosmos_server import CosmosAccount, cosmos_account
 
 

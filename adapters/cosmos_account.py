@@ -1,0 +1,108 @@
+"""Connecting to Cosmos DB for NoSQL from Functions-style settings, and creating the database
+and containers where Bicep does not (tests, the emulator)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+
+from adapters.cosmos import (
+    CosmosDeadLetterStore,
+    CosmosEventStore,
+    CosmosViewStore,
+    cosmos_errors,
+)
+
+INFRA = Path(__file__).resolve().parent.parent / "infra" / "cosmos"
+
+
+def create_cosmos_client(
+    get: Callable[[str], str | None], prefix: str = "CosmosDb", **options: Any
+) -> CosmosClient:
+    """The one client of a worker, from Functions-style connection settings.
+
+    `<prefix>__accountEndpoint` -> managed identity / DefaultAzureCredential (user-assigned when
+    `<prefix>__clientId` is set); otherwise the key connection string in `<prefix>` (emulator,
+    local server). `options` reach the CosmosClient (tests pass a counting transport).
+    The SDK reads the database account while constructing: an unreachable account raises
+    TransientFailure here already.
+    """
+    endpoint = get(f"{prefix}__accountEndpoint")
+    if endpoint:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=get(f"{prefix}__clientId"))
+        with cosmos_errors("connecting to Cosmos DB"):
+            return CosmosClient(endpoint, credential, **_endpoint_options(endpoint), **options)
+    connection = get(prefix)
+    if not connection:
+        raise ValueError(
+            f"No Cosmos DB connection: set {prefix}__accountEndpoint (managed identity) or "
+            f"{prefix} to a connection string 'AccountEndpoint=...;AccountKey=...;'"
+        )
+    parts = dict(p.split("=", 1) for p in connection.strip().rstrip(";").split(";") if "=" in p)
+    endpoint, key = parts.get("AccountEndpoint"), parts.get("AccountKey")
+    if not endpoint or not key:
+        raise ValueError(f"{prefix} must hold 'AccountEndpoint=...;AccountKey=...;'")
+    if parts.get("DisableServerCertificateValidation", "").lower() == "true":
+        options.setdefault("connection_verify", False)  # the emulator's self-signed certificate
+    with cosmos_errors("connecting to Cosmos DB"):
+        return CosmosClient(endpoint, key, **_endpoint_options(endpoint), **options)
+
+
+def _endpoint_options(endpoint: str) -> dict[str, Any]:
+    # Discovery follows the account's advertised (https) regional endpoints: a plain-http
+    # emulator or test server is then unreachable. https://aka.ms/cosmosdb-emulator
+    return {"enable_endpoint_discovery": False} if endpoint.startswith("http://") else {}
+
+
+def stores_from_settings(
+    get: Callable[[str], str | None], prefix: str = "CosmosDb"
+) -> dict[str, Any]:
+    """The worker's Cosmos stores (one client), keyed as bootstrap's Adapters expects.
+
+    COSMOS_ENSURE_CONTAINERS=true creates missing containers first (local runs only: in Azure
+    the app's identity may not create them, Bicep does).
+    """
+    client = create_cosmos_client(get, prefix)
+    database = get("COSMOS_DATABASE") or "quoting"
+    names = {
+        "events": get("EVENTS_CONTAINER") or "events",
+        "leases": get("LEASES_CONTAINER") or "leases",
+        "views": get("VIEWS_CONTAINER") or "views",
+        "deadletters": get("DEADLETTERS_CONTAINER") or "deadletters",
+    }
+    if (get("COSMOS_ENSURE_CONTAINERS") or "").lower() == "true":
+        with cosmos_errors("creating containers"):
+            ensure_containers(client, database, names)
+    db = client.get_database_client(database)
+    return {
+        "store": CosmosEventStore(db.get_container_client(names["events"])),
+        "views": CosmosViewStore(db.get_container_client(names["views"])),
+        "dead_letters": CosmosDeadLetterStore(db.get_container_client(names["deadletters"])),
+    }
+
+
+def ensure_containers(
+    client: CosmosClient, database: str, names: Mapping[str, str] | None = None
+) -> dict[str, ContainerProxy]:
+    """Create the database and containers if missing (tests, local runs; Bicep in Azure).
+
+    `names` maps logical names (events, leases, views, deadletters) to container ids.
+    """
+    spec = json.loads((INFRA / "containers.json").read_text())
+    db = client.create_database_if_not_exists(database)
+    containers = {}
+    for logical, props in spec.items():
+        options: dict[str, Any] = {}
+        if "indexingPolicyFile" in props:
+            policy = (INFRA / props["indexingPolicyFile"]).read_text()
+            options["indexing_policy"] = json.loads(policy)
+        containers[logical] = db.create_container_if_not_exists(
+            (names or {}).get(logical, logical), PartitionKey(props["partitionKeyPath"]), **options
+        )
+    return containers
