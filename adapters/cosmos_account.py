@@ -65,16 +65,15 @@ def stores_from_settings(
 ) -> dict[str, Any]:
     """The worker's Cosmos stores (one client), keyed as bootstrap's Adapters expects.
 
-    COSMOS_ENSURE_CONTAINERS=true creates missing containers first (local runs only: in Azure
-    the app's identity may not create them, Bicep does).
+    `get` answers with defaults applied (bootstrap.Settings.get): the names' defaults live
+    there only. COSMOS_ENSURE_CONTAINERS=true creates missing containers first (local runs
+    only: in Azure the app's identity may not create them, Bicep does).
     """
     client = create_cosmos_client(get, prefix)
-    database = get("COSMOS_DATABASE") or "quoting"
+    database = _required(get, "COSMOS_DATABASE")
     names = {
-        "events": get("EVENTS_CONTAINER") or "events",
-        "leases": get("LEASES_CONTAINER") or "leases",
-        "views": get("VIEWS_CONTAINER") or "views",
-        "deadletters": get("DEADLETTERS_CONTAINER") or "deadletters",
+        logical: _required(get, f"{logical.upper()}_CONTAINER")
+        for logical in ("events", "leases", "views", "deadletters")
     }
     if (get("COSMOS_ENSURE_CONTAINERS") or "").lower() == "true":
         with cosmos_errors("creating containers"):
@@ -85,6 +84,13 @@ def stores_from_settings(
         "views": CosmosViewStore(db.get_container_client(names["views"])),
         "dead_letters": CosmosDeadLetterStore(db.get_container_client(names["deadletters"])),
     }
+
+
+def _required(get: Callable[[str], str | None], name: str) -> str:
+    value = get(name)
+    if not value:
+        raise ValueError(f"setting {name} is not set")
+    return value
 
 
 def ensure_containers(

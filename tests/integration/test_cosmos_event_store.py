@@ -13,6 +13,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
+from bootstrap import Settings
 from tests.support.builders import batch
 from tests.support.cosmos_server import BATCH_READ_GAP, ROLLBACK_GAP, CosmosAccount
 
@@ -281,7 +282,7 @@ def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAcco
         "COSMOS_ENSURE_CONTAINERS": "true",
     }
 
-    stores = stores_from_settings(settings.get)
+    stores = stores_from_settings(Settings(settings).get)
 
     assert set(stores) == {"store", "views", "dead_letters"}
     # At version 0 there is no predecessor to read: the local server can take this batch.
