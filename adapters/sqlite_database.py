@@ -158,9 +158,6 @@ class SqliteDatabase:
                     for woken in self._waiters.get(topic, ()):
                         woken.set()
 
-    def in_transaction(self) -> bool:
-        return bool(getattr(self._local, "begun", False))
-
     def changed(self, topic: str) -> None:
         """Say that the current transaction changes `topic`: waiters wake when it commits."""
         self._local.topics.add(topic)

@@ -91,10 +91,6 @@ class LeaseKeeper:
         with self._lock:
             return self._held.get(name, 0.0) > time.monotonic()
 
-    def fair_share(self) -> int:
-        with self._lock:
-            return math.ceil(len(self.names) / self._hosts)
-
     def try_acquire(self, name: str) -> bool:
         """Take a free or expired lease if this host is below its fair share."""
         with self._lock:
