@@ -1,5 +1,6 @@
-"""`python -m devhost [serve|demo|bench]`: serve the app locally (the default), run the
-three-outcome demo, or measure throughput and latency."""
+"""`python -m devhost [serve|demo|bench|index]`: serve the app locally (the default), run the
+three-outcome demo, measure throughput and latency, or index the app as the Python worker
+does (exit 1 with the worker's message if it would not load)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "demo", "bench"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "demo", "bench", "index"]
+    )
+    parser.add_argument("--app-dir", type=Path, default=None, help="index: default the repo")
     parser.add_argument("--data-dir", type=Path, default=None, help="default .devhost/")
     parser.add_argument("--port", type=int, default=None, help="default 7071 (demo: free)")
     parser.add_argument("--lease-seconds", type=float, default=5.0)
@@ -50,7 +54,25 @@ def main(argv: list[str] | None = None) -> int:
         from devhost.bench import run_bench
 
         return run_bench(args)
+    if args.command == "index":
+        return index(args.app_dir)
     return serve(args)
+
+
+def index(app_dir: Path | None) -> int:
+    from devhost.host import APP_DIR
+    from devhost.indexing import IndexingError, describe_indexer
+    from devhost.indexing import index as index_app
+
+    try:
+        functions = index_app((app_dir or APP_DIR).resolve())
+    except IndexingError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"{len(functions)} functions indexed by {describe_indexer()}:")
+    for function in functions:
+        print(f"  {function.get_function_name()}: {function.get_trigger().type}")
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -7,14 +7,14 @@ import asyncio
 import inspect
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
 
 from devhost.retry import RetryPolicy
-from devhost.settings import resolve
+from devhost.settings import is_disabled, resolve
 
 TRIGGERS = ("httpTrigger", "cosmosDBTrigger", "eventHubTrigger", "timerTrigger")
 
@@ -42,12 +42,15 @@ class Function:
         return self.user_function(**kwargs)
 
 
-def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> list[Function]:
-    """The app's functions, from its one `get_functions()` call; a ValueError for a binding
-    the local host cannot run (so it fails at start, as the real host's indexing does)."""
+def discover(indexed_functions: Sequence[Any], settings: Mapping[str, str]) -> list[Function]:
+    """The functions to run, from the app's indexed functions (devhost.indexing), without
+    those disabled by `AzureWebJobs.<name>.Disabled`; a ValueError for a binding the local
+    host cannot run (so it fails at start, as the real host's indexing does)."""
     functions, loop = [], None
-    for indexed in app.get_functions():
+    for indexed in indexed_functions:
         name = indexed.get_function_name()
+        if is_disabled(name, settings):
+            continue
         bindings = json.loads(indexed.get_function_json())["bindings"]
         triggers = [b for b in bindings if b["type"].endswith("Trigger")]
         if len(triggers) != 1 or triggers[0]["type"] not in TRIGGERS:

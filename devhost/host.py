@@ -19,10 +19,11 @@ from adapters.sqlite_log import SqliteHubLog
 from devhost import sources
 from devhost.functions import Function, discover
 from devhost.http import HttpRoutes, HttpServer
+from devhost.indexing import index
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
 from devhost.pump import Pump
-from devhost.settings import host_settings
+from devhost.settings import disabled_functions, host_settings
 from devhost.status import backlog
 from devhost.timers import TimerRunner, lease_name
 
@@ -46,9 +47,10 @@ class Host:
     def __init__(self, options: HostOptions) -> None:
         self.options = options
         self.settings = host_settings(options.data_dir, options.app_dir)
-        from function_app import app  # imported after the settings are in the environment
-
-        self.functions = discover(app, self.settings)
+        # The app is imported after the settings are in the environment, as the worker does.
+        self.functions = discover(index(options.app_dir), self.settings)
+        for name in sorted(disabled_functions(self.settings)):
+            logger.warning("%s is disabled (AzureWebJobs.%s.Disabled)", name, name)
         data_dir = Path(self.settings["SQLITE_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.database = SqliteDatabase.shared(data_dir / "store.db")

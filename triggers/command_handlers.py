@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Callable
 
 import azure.functions as func
@@ -14,7 +15,12 @@ from triggers.retries import EXPONENTIAL, is_final_attempt
 bp = func.Blueprint()
 logger = logging.getLogger("quoting.commands")
 
-Handler = Callable[[list[func.EventHubEvent], func.Context], None]
+# typing.List, not list[...]: the Python worker's indexer (its vendored typing_inspect) does not
+# know PEP 585 generics and refuses `list[func.EventHubEvent]` as a "non-type annotation", and
+# one function that fails to index stops the whole app from loading. Kept honest by
+# tests/functions/test_worker_indexing.py, which indexes the app with the worker's own code.
+Events = typing.List[func.EventHubEvent]  # noqa: UP006
+Handler = Callable[[Events, func.Context], None]
 
 
 def _command_trigger(category: StreamCategory) -> Handler:
@@ -29,7 +35,7 @@ def _command_trigger(category: StreamCategory) -> Handler:
         consumer_group=f"%{prefix}_CONSUMER_GROUP%",
         cardinality=func.Cardinality.MANY,
     )
-    def handle(events: list[func.EventHubEvent], context: func.Context) -> None:
+    def handle(events: Events, context: func.Context) -> None:
         report = (
             services()
             .inbox(category)
