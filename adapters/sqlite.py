@@ -143,6 +143,11 @@ class SqliteEventStore:
         )
         return rows
 
+    def feed_position(self) -> int:
+        """The position of the feed's last document; 0 while it is empty."""
+        row = self._db.connection().execute("SELECT MAX(position) FROM events").fetchone()
+        return int(row[0] or 0)
+
     def transaction(self, lazy: bool = False) -> AbstractContextManager[sqlite3.Connection]:
         """Share one SQLite transaction among this thread's appends (to any streams).
 

@@ -7,11 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import azure.functions as func
-
 from adapters.sqlite import SqliteEventStore
 from adapters.sqlite_database import FEED_TOPIC
 from adapters.sqlite_log import HubMessage, SqliteHubLog, hub_topic
+from devhost import payloads
 from devhost.functions import Function
 from devhost.pump import Source
 
@@ -19,8 +18,9 @@ MAX_ITEMS_PER_INVOCATION = 100  # the Cosmos DB trigger's maxItemsPerInvocation,
 
 
 def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int, Any]]:
-    """The events container's feed in append order, from the start when no lease exists yet
-    (as if the lease container had been created before the first event)."""
+    """The events container's feed in append order. With no lease yet it starts from the
+    beginning when the trigger says `startFromBeginning`, else after what is already there
+    (as the Cosmos DB trigger does)."""
     trigger = function.trigger
     lease = (
         f"cosmosdb:{trigger['databaseName']}/{trigger['containerName']}"
@@ -31,7 +31,7 @@ def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int
     def read(after: int) -> Sequence[tuple[int, Any]]:
         documents = []
         for position, text in store.read_feed(after, limit):
-            document = func.Document.from_json(text)
+            document = json.loads(text)
             document["_lsn"] = position
             documents.append((position, document))
         return documents
@@ -39,10 +39,12 @@ def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int
     return Source(
         lease=lease,
         topic=FEED_TOPIC,
-        start=0,
+        start=0 if trigger.get("startFromBeginning") else store.feed_position(),
         read=read,
         position=lambda item: item[0],
-        payload=lambda items: func.DocumentList([document for _, document in items]),
+        payload=lambda items: payloads.decode(
+            function.trigger_type, payloads.cosmos_documents([document for _, document in items])
+        ),
         correlation=lambda item: str(item[1].get("correlationId") or ""),
     )
 
@@ -57,26 +59,36 @@ def hub_partitions(
     limit = max_batch if many else 1
 
     def source(partition: int) -> Source[HubMessage]:
+        def payload(messages: Sequence[HubMessage]) -> object:
+            events = [_event(m) for m in messages]
+            host_data = (
+                payloads.event_hub_batch(events, hub, group, str(partition))
+                if many
+                else payloads.event_hub_event(events[0], hub, group, str(partition))
+            )
+            return payloads.decode(function.trigger_type, host_data)
+
         return Source(
             lease=f"eventhub:{hub}/{group}:{partition}",
             topic=hub_topic(hub, partition),
             start=-1,
             read=lambda after: log.read(hub, partition, after, limit),
             position=lambda message: message.sequence_number,
-            payload=lambda messages: [_event(m) for m in messages] if many else _event(messages[0]),
+            payload=payload,
             correlation=lambda message: str(message.properties.get("correlationId") or ""),
         )
 
     return [source(partition) for partition in range(log.partitions)]
 
 
-def _event(message: HubMessage) -> func.EventHubEvent:
-    return func.EventHubEvent(
+def _event(message: HubMessage) -> payloads.HubEvent:
+    return payloads.HubEvent(
         body=message.body,
-        enqueued_time=message.enqueued_time,
         partition_key=message.partition_key,
         sequence_number=message.sequence_number,
-        offset=str(message.offset),
+        offset=message.offset,
+        enqueued_time=message.enqueued_time,
+        properties=message.properties,
     )
 
 

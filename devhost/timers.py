@@ -8,9 +8,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-import azure.functions as func
-
-from devhost import ncrontab
+from devhost import ncrontab, payloads
 from devhost.functions import Function
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
@@ -63,15 +61,12 @@ class TimerRunner(threading.Thread):
             self.stopping.wait(min((due - now).total_seconds(), 1.0))
             return
         past_due = (now - due).total_seconds() > PAST_DUE_SECONDS
-        timer = func.TimerRequest(
-            past_due=past_due,
-            schedule_status={
-                "Last": datetime.fromtimestamp(last, UTC).isoformat(),
-                "Next": self.schedule.next_after(now).isoformat(),
-            },
-            schedule={"AdjustForDST": False},
+        host_data = payloads.timer(
+            past_due, datetime.fromtimestamp(last, UTC), self.schedule.next_after(now), now
         )
-        outcome = self.invoker.invoke(self.function, lambda: timer, 1)
+        outcome = self.invoker.invoke(
+            self.function, lambda: payloads.decode(self.function.trigger_type, host_data), 1
+        )
         if outcome.finished:  # missed occurrences fire once, then the schedule resumes
             self._mark(now if past_due else due)
 

@@ -1,14 +1,17 @@
-"""Drives the real trigger entry points with real func.* payloads, the way the host would."""
+"""Drives the real trigger entry points the way the host and worker do: host-shaped trigger
+data decoded by azure-functions' own converters (devhost.payloads), never func.* built here."""
 
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
 from bootstrap import Services
+from devhost import payloads
 from domain.messages import CommandEnvelope, command_category
 from tests.functions.conftest import InvocationContext
 from triggers import command_handlers, orchestrator, timers
@@ -24,18 +27,41 @@ _sequence = itertools.count(1)
 
 
 def document_list(documents: list[dict]) -> func.DocumentList:
-    return func.DocumentList([func.Document.from_dict(d) for d in documents])
+    """A change-feed batch as the orchestrator receives it."""
+    decoded = payloads.decode("cosmosDBTrigger", payloads.cosmos_documents(documents))
+    assert isinstance(decoded, func.DocumentList)
+    return decoded
 
 
-def hub_event(body: bytes, partition_key: str) -> func.EventHubEvent:
+def hub_event(body: bytes, partition_key: str) -> payloads.HubEvent:
     number = next(_sequence)
-    return func.EventHubEvent(
+    return payloads.HubEvent(
         body=body,
         partition_key=partition_key,
         sequence_number=number,
-        offset=str(number * 100),
+        offset=number * 100,
         enqueued_time=datetime.now(UTC),
+        properties={},
     )
+
+
+def hub_batch(events: Sequence[payloads.HubEvent], hub: str = "commands") -> list:
+    """A `cardinality=MANY` batch as a command handler receives it."""
+    host_data = payloads.event_hub_batch(events, hub, "$Default", "0")
+    decoded = payloads.decode("eventHubTrigger", host_data)
+    assert isinstance(decoded, list)
+    return decoded
+
+
+def timer_tick(past_due: bool = False) -> func.TimerRequest:
+    """A timer occurrence as the timer trigger receives it."""
+    now = datetime.now(UTC)
+    host_data = payloads.timer(
+        past_due, now - timedelta(minutes=1), now + timedelta(minutes=1), now
+    )
+    decoded = payloads.decode("timerTrigger", host_data)
+    assert isinstance(decoded, func.TimerRequest)
+    return decoded
 
 
 class Driver:
@@ -65,11 +91,11 @@ class Driver:
         raise AssertionError("the saga did not settle in 100 rounds")
 
     def deliver(self, commands: list[CommandEnvelope]) -> None:
-        by_hub: dict[str, list[func.EventHubEvent]] = defaultdict(list)
+        by_hub: dict[str, list[payloads.HubEvent]] = defaultdict(list)
         for command in commands:
             body = command.model_dump_json().encode()
             by_hub[command_category(command.commandType)].append(
                 hub_event(body, command.aggregateId)
             )
         for category, events in by_hub.items():
-            HANDLERS[category](events, self.context)
+            HANDLERS[category](hub_batch(events, f"{category}-commands"), self.context)

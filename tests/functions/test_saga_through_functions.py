@@ -5,11 +5,18 @@ import json
 from datetime import timedelta
 
 import pytest
-from azure.functions.timer import TimerRequest
 
 from application.ports import TransientFailure
 from domain.messages import CreatePolicy, make_command
-from tests.functions.driver import HANDLERS, Driver, document_list, expire_stuck_sagas, hub_event
+from tests.functions.driver import (
+    HANDLERS,
+    Driver,
+    document_list,
+    expire_stuck_sagas,
+    hub_batch,
+    hub_event,
+    timer_tick,
+)
 from tests.functions.driver import orchestrate as orchestrate_fn
 
 pytestmark = pytest.mark.functions
@@ -90,7 +97,7 @@ def test_a_poison_command_is_parked_and_the_rest_of_its_batch_is_handled(
         hub_event(json.dumps({"commandType": "Nope"}).encode(), "P0"),
         hub_event(good.model_dump_json().encode(), "P1"),
     ]
-    HANDLERS["policy"](batch, first_attempt)
+    HANDLERS["policy"](hub_batch(batch), first_attempt)
     assert [e.eventType for e in app_services.adapters.store.read_stream("policy-P1")] == [
         "PolicyCreated"
     ]
@@ -109,7 +116,9 @@ def test_a_command_the_domain_refuses_is_parked_with_the_reason(app_services, fi
         causation_id="test",
         issued_at=app_services.clock(),
     )
-    HANDLERS["quote"]([hub_event(refused.model_dump_json().encode(), "missing")], first_attempt)
+    HANDLERS["quote"](
+        hub_batch([hub_event(refused.model_dump_json().encode(), "missing")]), first_attempt
+    )
     [letter] = app_services.adapters.dead_letters.list()
     assert "does not exist" in letter.reason
     assert letter.correlationId == "missing"
@@ -184,8 +193,8 @@ def test_a_stuck_saga_times_out_and_compensates(app_services):
     orchestrate_fn(document_list(driver.new_documents()), driver.context)
     app_services.adapters.publisher.drain()  # the CreatePolicy command is lost in transit
     app_services.clock.advance(timedelta(minutes=6))
-    expire_stuck_sagas(TimerRequest(past_due=False))
-    expire_stuck_sagas(TimerRequest(past_due=True))  # the timer firing twice is harmless
+    expire_stuck_sagas(timer_tick(past_due=False))
+    expire_stuck_sagas(timer_tick(past_due=True))  # the timer firing twice is harmless
     driver.run_until_quiet()
     view = app_services.quotes.view("Q1")
     assert view["saga"]["status"] == "Compensated"
