@@ -12,6 +12,9 @@ from pathlib import Path
 from bootstrap import DEFAULTS
 
 _EXPRESSION = re.compile(r"%([^%]+)%")
+# https://learn.microsoft.com/azure/azure-functions/disable-function: an app setting (or a
+# local.settings.json value) per function; the host reads it at start.
+_DISABLED = re.compile(r"AzureWebJobs\.(.+)\.Disabled")
 
 
 def local_values(directory: Path) -> dict[str, str]:
@@ -27,7 +30,7 @@ def host_settings(data_dir: Path, app_dir: Path) -> dict[str, str]:
     """The settings the local host runs the app with, also put into os.environ (bootstrap
     reads the environment when the app's services are first built)."""
     values = {**DEFAULTS, **local_values(app_dir)}
-    values |= {k: os.environ[k] for k in values if k in os.environ}
+    values |= {k: v for k, v in os.environ.items() if k in values or _DISABLED.fullmatch(k)}
     values |= {
         "STORE_BACKEND": "sqlite",
         "PUBLISHER_BACKEND": "sqlite-log",
@@ -49,3 +52,15 @@ def resolve(value: object, settings: Mapping[str, str]) -> object:
         return settings[name]
 
     return _EXPRESSION.sub(setting, value)
+
+
+def is_disabled(function_name: str, settings: Mapping[str, str]) -> bool:
+    """`AzureWebJobs.<name>.Disabled` is "true" (any case) or "1", as the host reads it."""
+    value = settings.get(f"AzureWebJobs.{function_name}.Disabled", "")
+    return value.strip().lower() in ("true", "1")
+
+
+def disabled_functions(settings: Mapping[str, str]) -> list[str]:
+    """The names of the functions the settings disable."""
+    names = (m.group(1) for k in settings if (m := _DISABLED.fullmatch(k)))
+    return [name for name in names if is_disabled(name, settings)]

@@ -25,8 +25,15 @@ HUBS = [
 class HostProcess:
     """`python -m devhost` on a data directory; killed with SIGKILL, stopped with SIGTERM."""
 
-    def __init__(self, data_dir: Path, lease_seconds: float = 2.0, name: str = "host") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        lease_seconds: float = 2.0,
+        name: str = "host",
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir, self.lease_seconds, self.name = data_dir, lease_seconds, name
+        self.settings = dict(settings or {})  # app settings, as the environment gives them
         self.port = free_port()
         self.client = Client(f"http://127.0.0.1:{self.port}")
         self.process: subprocess.Popen[bytes] | None = None
@@ -35,6 +42,7 @@ class HostProcess:
     def start(self, wait: bool = True) -> HostProcess:
         log = (self.data_dir / f"{self.name}.log").open("ab")
         env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+        env |= self.settings
         self.process = subprocess.Popen(
             [
                 sys.executable,
