@@ -53,6 +53,12 @@ def test_the_orchestrator_reads_the_events_container_with_its_own_lease_prefix(f
     assert binding["createLeaseContainerIfNotExists"] is False
 
 
+def test_the_orchestrator_reads_the_feed_from_the_beginning_and_polls_twice_a_second(functions):
+    binding = trigger(functions["orchestrate"])
+    assert binding["startFromBeginning"] is True  # events appended before the first lease
+    assert binding["feedPollDelay"] == 500  # milliseconds; the default of 5000 costs 2.5 s a hop
+
+
 @pytest.mark.parametrize("category", ["quote", "policy", "customer"])
 def test_each_command_hub_has_a_handler_with_its_own_consumer_group(functions, category):
     binding = trigger(functions[f"handle_{category}_commands"])
