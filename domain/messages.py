@@ -12,7 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# Letters, digits, ".", "_", "-"; 1-64 long; not "." or "..", which clients and proxies
+# normalise away as path segments (RFC 3986 5.2.4), so such an id could never be read back.
+ID_PATTERN = (
+    r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}"
+    r"|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}"
+    r"|\.\.[A-Za-z0-9._-]{1,62})$"
+)
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
 

@@ -124,7 +124,7 @@ def json_body(req: func.HttpRequest, model: type[M]) -> M:
 def route_id(req: func.HttpRequest, name: str) -> str:
     value = req.route_params.get(name) or ""
     if re.fullmatch(ID_PATTERN, value) is None:
-        detail = f"{name} must match {ID_PATTERN} (letters, digits, '.', '_', '-'; 1-64)"
+        detail = f"{name} must match {ID_PATTERN} (letters, digits, '.', '_', '-'; 1-64; not '.' or '..')"
         raise ProblemError("invalid-request", detail, [FieldProblem(detail=detail, parameter=name)])
     return value
 

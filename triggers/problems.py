@@ -132,7 +132,7 @@ def _field_problem(error: Any, where: str) -> FieldProblem:
             text = f"the {where} must be a JSON object"
         case "string_pattern_mismatch":
             pattern = error.get("ctx", {}).get("pattern", "")
-            text = f"{name} must match {pattern} (letters, digits, '.', '_', '-'; 1-64)"
+            text = f"{name} must match {pattern} (letters, digits, '.', '_', '-'; 1-64; not '.' or '..')"
         case "greater_than" | "value_error" if loc and loc[-1] == "premium":
             text = f"{name} must be a positive finite number"
         case _:
