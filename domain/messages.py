@@ -19,6 +19,7 @@ ID_PATTERN = (
     r"|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}"
     r"|\.\.[A-Za-z0-9._-]{1,62})$"
 )
+ID_RULE = "1-64 letters, digits, '.', '_' or '-', and not '.' or '..'"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from application.replay import ReplayRefused
 from application.telemetry import log
 from bootstrap import services
-from domain.messages import ID_PATTERN
+from domain.messages import ID_PATTERN, ID_RULE
 from triggers import openapi as api
 from triggers import problems
 from triggers.problems import FieldProblem, ProblemError
@@ -124,7 +124,7 @@ def json_body(req: func.HttpRequest, model: type[M]) -> M:
 def route_id(req: func.HttpRequest, name: str) -> str:
     value = req.route_params.get(name) or ""
     if re.fullmatch(ID_PATTERN, value) is None:
-        detail = f"{name} must match {ID_PATTERN} (letters, digits, '.', '_', '-'; 1-64; not '.' or '..')"
+        detail = f"{name} must be {ID_RULE}"
         raise ProblemError("invalid-request", detail, [FieldProblem(detail=detail, parameter=name)])
     return value
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from application.ports import ConcurrencyConflict, TransientFailure
 from domain.errors import DomainError
+from domain.messages import ID_RULE
 
 PROBLEM_JSON = "application/problem+json"
 # Problem types are absolute, non-dereferenceable `tag:` URIs (RFC 9457 section 3.1.1).
@@ -130,9 +131,8 @@ def _field_problem(error: Any, where: str) -> FieldProblem:
             text = f"{name} is not a known field"
         case "model_type" | "dict_type":
             text = f"the {where} must be a JSON object"
-        case "string_pattern_mismatch":
-            pattern = error.get("ctx", {}).get("pattern", "")
-            text = f"{name} must match {pattern} (letters, digits, '.', '_', '-'; 1-64; not '.' or '..')"
+        case "string_pattern_mismatch":  # the one pattern of the API: identifiers
+            text = f"{name} must be {ID_RULE}"
         case "greater_than" | "value_error" if loc and loc[-1] == "premium":
             text = f"{name} must be a positive finite number"
         case _:
