@@ -19,7 +19,26 @@ except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
 
 from application.ports import TransientFailure
 
+
+class StorageUnavailable(TransientFailure):
+    """The database file cannot be written now (e.g. the disk is full): retry later."""
+
+
+def _unavailable(error: sqlite3.Error) -> StorageUnavailable | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _UNAVAILABLE:
+        return None
+    return StorageUnavailable(f"{error} ({getattr(error, 'sqlite_errorname', code)})")
+
+
 BUSY_TIMEOUT_SECONDS = 30.0
+# Result codes that say the file cannot take writes now (full disk, read-only file or mount,
+# I/O error): the storage is unavailable, not the request wrong. Primary codes, so every
+# extended code (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE, ...) counts.
+# https://www.sqlite.org/rescode.html
+_UNAVAILABLE = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
+)
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FEED_TOPIC = "events"  # announced when an append commits: the local change feed moved
@@ -113,20 +132,29 @@ class SqliteDatabase:
             conn.execute(f"SAVEPOINT sp{depth}")
         local.depth = depth + 1
         try:
-            yield conn
-        except BaseException:
+            try:
+                yield conn
+            except BaseException:
+                local.depth = depth
+                # SQLite may have rolled the whole transaction back itself (a full disk, an
+                # I/O error): then there is nothing to roll back, and trying would hide the
+                # real error behind "cannot rollback - no transaction is active".
+                if depth > 0 and conn.in_transaction:
+                    conn.execute(f"ROLLBACK TO sp{depth}")
+                    conn.execute(f"RELEASE sp{depth}")
+                elif depth == 0 and local.begun:
+                    self._end(conn, "ROLLBACK")
+                raise
             local.depth = depth
             if depth > 0:
-                conn.execute(f"ROLLBACK TO sp{depth}")
                 conn.execute(f"RELEASE sp{depth}")
             elif local.begun:
-                self._end(conn, "ROLLBACK")
-            raise
-        local.depth = depth
-        if depth > 0:
-            conn.execute(f"RELEASE sp{depth}")
-        elif local.begun:
-            self._end(conn, "COMMIT")
+                self._end(conn, "COMMIT")
+        except sqlite3.Error as error:
+            unavailable = _unavailable(error)
+            if unavailable is None:
+                raise
+            raise unavailable from error
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._writer.acquire()
@@ -134,7 +162,7 @@ class SqliteDatabase:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             self._writer.release()
-            raise TransientFailure(f"sqlite busy: {exc}") from exc
+            raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
         self._local.begun = True
 
     def _end(self, conn: sqlite3.Connection, verb: str) -> None:
@@ -142,9 +170,10 @@ class SqliteDatabase:
         topics, local.topics = local.topics, set()
         try:
             try:
-                conn.execute(verb)
+                if verb == "COMMIT" or conn.in_transaction:
+                    conn.execute(verb)
             except sqlite3.Error:
-                if verb == "COMMIT":
+                if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
         finally:
