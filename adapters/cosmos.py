@@ -72,13 +72,11 @@ class CosmosEventStore:
     The unique id makes a rival writer of the same sequence fail with 409 (no read needed);
     a receipt `receipt:{commandId}` in the same batch makes a redelivered command a no-op; a
     read of the event at `expected_version` in the same batch fails it (404) when the stream
-    has not got that far. All in one request. `check_predecessor=False` drops that read: only
-    for the local test server, which fails every batch that holds a read (docs/cosmos.md).
+    has not got that far. All in one request.
     """
 
-    def __init__(self, container: ContainerProxy, *, check_predecessor: bool = True) -> None:
+    def __init__(self, container: ContainerProxy) -> None:
         self._container = container
-        self._check_predecessor = check_predecessor
 
     def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
         parameters: list[dict[str, Any]] = [
@@ -120,7 +118,7 @@ class CosmosEventStore:
         # Order matters: Cosmos stops at the first failure, so a redelivered command fails on
         # its receipt (-> ALREADY_HANDLED) before the version checks that follow.
         operations: list[tuple[str, tuple[Any, ...]]] = [("create", (receipt,))]
-        if self._check_predecessor and expected_version > 0:
+        if expected_version > 0:
             operations.append(("read", (document_id(stream_id, expected_version),)))
         operations += [("create", (e.to_document(),)) for e in events]
         try:
