@@ -1,4 +1,4 @@
-"""CosmosEventStore against a Cosmos-protocol server: batches, receipts, paging, failures."""
+"""CosmosEventStore against a Cosmos-protocol server: batches, receipts, paging, size, failures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
 from bootstrap import Settings
-from tests.support.builders import batch
+from tests.support.builders import batch, event
 from tests.support.cosmos_server import CosmosAccount
 
 pytestmark = pytest.mark.integration
@@ -126,6 +126,39 @@ def test_a_command_with_more_events_than_one_batch_holds_is_refused_whole(store,
         store.append(stream, 98, batch(stream, 98, 99), "cmd-too-big")
 
     assert len(store.read_stream(stream)) == 98
+
+
+def _heavy(stream: str, after: int, count: int, size: int) -> list:
+    """`count` events after `after`, each carrying about `size` bytes of data."""
+    return [event(stream, after + n, data={"blob": "x" * size}) for n in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("after", [0, 1], ids=["new stream", "existing stream"])
+def test_a_command_whose_events_exceed_2_mb_is_refused_whole(store, stream, after):
+    if after:
+        store.append(stream, 0, batch(stream, 0, 1), "cmd-first")
+
+    with pytest.raises(BatchTooLarge, match="2 MB"):
+        store.append(stream, after, _heavy(stream, after, 3, 800_000), "cmd-heavy")
+
+    assert len(store.read_stream(stream)) == after
+    assert store.append(stream, after, batch(stream, after, 1), "cmd-heavy") is (
+        AppendOutcome.APPENDED
+    )
+
+
+def test_one_event_over_2_mb_is_refused_as_a_batch_too_large(store, stream):
+    with pytest.raises(BatchTooLarge, match="exceed the 2 MB"):
+        store.append(stream, 0, _heavy(stream, 0, 1, 2_500_000), "cmd-huge")
+
+    assert store.read_stream(stream) == []
+
+
+def test_events_that_together_stay_under_2_mb_are_appended(store, stream):
+    heavy = _heavy(stream, 0, 2, 900_000)
+
+    assert store.append(stream, 0, heavy, "cmd-heavy") is AppendOutcome.APPENDED
+    assert store.read_stream(stream) == heavy
 
 
 def test_events_that_are_not_the_streams_next_are_refused_before_any_request(store, stream):
