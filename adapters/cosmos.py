@@ -6,6 +6,7 @@ Connecting and creating containers: adapters/cosmos_account.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,7 +40,8 @@ _READ_STREAM = (
 
 
 class BatchTooLarge(ValueError):
-    """A command's events do not fit one transactional batch; they are never split."""
+    """A command's events do not fit one transactional batch (100 operations, 2 MB); they are
+    never split."""
 
 
 @contextmanager
@@ -72,13 +74,11 @@ class CosmosEventStore:
     The unique id makes a rival writer of the same sequence fail with 409 (no read needed);
     a receipt `receipt:{commandId}` in the same batch makes a redelivered command a no-op; a
     read of the event at `expected_version` in the same batch fails it (404) when the stream
-    has not got that far. All in one request. `check_predecessor=False` drops that read: only
-    for the local test server, which fails every batch that holds a read (docs/cosmos.md).
+    has not got that far. All in one request.
     """
 
-    def __init__(self, container: ContainerProxy, *, check_predecessor: bool = True) -> None:
+    def __init__(self, container: ContainerProxy) -> None:
         self._container = container
-        self._check_predecessor = check_predecessor
 
     def read_stream(self, stream_id: str, after: int = 0) -> list[EventEnvelope]:
         parameters: list[dict[str, Any]] = [
@@ -120,7 +120,7 @@ class CosmosEventStore:
         # Order matters: Cosmos stops at the first failure, so a redelivered command fails on
         # its receipt (-> ALREADY_HANDLED) before the version checks that follow.
         operations: list[tuple[str, tuple[Any, ...]]] = [("create", (receipt,))]
-        if self._check_predecessor and expected_version > 0:
+        if expected_version > 0:
             operations.append(("read", (document_id(stream_id, expected_version),)))
         operations += [("create", (e.to_document(),)) for e in events]
         try:
@@ -128,6 +128,13 @@ class CosmosEventStore:
                 self._container.execute_item_batch(operations, partition_key=stream_id)
         except CosmosBatchOperationError as error:
             return self._failed(stream_id, expected_version, error)
+        except CosmosHttpResponseError as error:
+            # A batch over 2 MB is refused whole with HTTP 413, not as a failed operation: the SDK
+            # raises CosmosHttpResponseError (its emulator test expects just that,
+            # azure-sdk-for-python sdk/cosmos/azure-cosmos/tests/test_transactional_batch.py).
+            if error.status_code == 413:
+                raise BatchTooLarge(_too_large(stream_id, operations)) from error
+            raise
         return AppendOutcome.APPENDED
 
     @staticmethod
@@ -141,11 +148,17 @@ class CosmosEventStore:
             raise ConcurrencyConflict(f"{stream} has moved past version {expected}") from error
         if status == 404:
             raise ConcurrencyConflict(f"{stream} has not reached version {expected}") from error
-        if status == 413:
-            raise BatchTooLarge(f"the batch for {stream} exceeds 2 MB") from error
         if _is_transient(status):
             raise TransientFailure(f"appending to {stream}: batch answered {status}") from error
         raise error
+
+
+def _too_large(stream: str, operations: Sequence[tuple[str, tuple[Any, ...]]]) -> str:
+    size = len(json.dumps([args for _, args in operations], separators=(",", ":")).encode())
+    return (
+        f"the {len(operations)} operations for {stream} (about {size:,} bytes) exceed the 2 MB "
+        "of one transactional batch; the command's events are not split"
+    )
 
 
 # --- read models -----------------------------------------------------------------------------

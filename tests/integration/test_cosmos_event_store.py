@@ -1,4 +1,4 @@
-"""CosmosEventStore against a Cosmos-protocol server: batches, receipts, paging, failures."""
+"""CosmosEventStore against a Cosmos-protocol server: batches, receipts, paging, size, failures."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
 from bootstrap import Settings
-from tests.support.builders import batch
-from tests.support.cosmos_server import BATCH_READ_GAP, ROLLBACK_GAP, CosmosAccount
+from tests.support.builders import batch, event
+from tests.support.cosmos_server import CosmosAccount
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.support.cosmos_fixtures"]
 
 
 @pytest.fixture
-def store(cosmos: CosmosAccount, cosmos_containers) -> CosmosEventStore:
-    return cosmos.event_store(cosmos_containers["events"])
+def store(cosmos_containers) -> CosmosEventStore:
+    return CosmosEventStore(cosmos_containers["events"])
 
 
 @pytest.fixture
@@ -71,10 +71,7 @@ def test_a_second_writer_of_the_same_version_gets_a_concurrency_conflict(store, 
     assert store.read_stream(stream) == batch(stream, 0, 2, tag="first")
 
 
-def test_an_append_ahead_of_the_stream_conflicts_and_appends_nothing(
-    store, stream, cosmos: CosmosAccount
-):
-    cosmos.skip_on_gap(BATCH_READ_GAP)
+def test_an_append_ahead_of_the_stream_conflicts_and_appends_nothing(store, stream):
     store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
 
     with pytest.raises(ConcurrencyConflict, match="not reached version 3"):
@@ -84,10 +81,7 @@ def test_an_append_ahead_of_the_stream_conflicts_and_appends_nothing(
     assert store.append(stream, 2, batch(stream, 2, 1), "cmd-2") is AppendOutcome.APPENDED
 
 
-def test_a_conflicting_command_leaves_no_receipt_and_succeeds_once_reloaded(
-    store, stream, cosmos: CosmosAccount
-):
-    cosmos.skip_on_gap(ROLLBACK_GAP)
+def test_a_conflicting_command_leaves_no_receipt_and_succeeds_once_reloaded(store, stream):
     store.append(stream, 0, batch(stream, 0, 1, tag="first"), "cmd-first")
     with pytest.raises(ConcurrencyConflict):
         store.append(stream, 0, batch(stream, 0, 2, tag="rival"), "cmd-rival")
@@ -134,6 +128,39 @@ def test_a_command_with_more_events_than_one_batch_holds_is_refused_whole(store,
     assert len(store.read_stream(stream)) == 98
 
 
+def _heavy(stream: str, after: int, count: int, size: int) -> list:
+    """`count` events after `after`, each carrying about `size` bytes of data."""
+    return [event(stream, after + n, data={"blob": "x" * size}) for n in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("after", [0, 1], ids=["new stream", "existing stream"])
+def test_a_command_whose_events_exceed_2_mb_is_refused_whole(store, stream, after):
+    if after:
+        store.append(stream, 0, batch(stream, 0, 1), "cmd-first")
+
+    with pytest.raises(BatchTooLarge, match="2 MB"):
+        store.append(stream, after, _heavy(stream, after, 3, 800_000), "cmd-heavy")
+
+    assert len(store.read_stream(stream)) == after
+    assert store.append(stream, after, batch(stream, after, 1), "cmd-heavy") is (
+        AppendOutcome.APPENDED
+    )
+
+
+def test_one_event_over_2_mb_is_refused_as_a_batch_too_large(store, stream):
+    with pytest.raises(BatchTooLarge, match="exceed the 2 MB"):
+        store.append(stream, 0, _heavy(stream, 0, 1, 2_500_000), "cmd-huge")
+
+    assert store.read_stream(stream) == []
+
+
+def test_events_that_together_stay_under_2_mb_are_appended(store, stream):
+    heavy = _heavy(stream, 0, 2, 900_000)
+
+    assert store.append(stream, 0, heavy, "cmd-heavy") is AppendOutcome.APPENDED
+    assert store.read_stream(stream) == heavy
+
+
 def test_events_that_are_not_the_streams_next_are_refused_before_any_request(store, stream):
     with pytest.raises(ValueError, match="expected 1"):
         store.append(stream, 0, batch(stream, 1, 2), "cmd-1")
@@ -164,7 +191,7 @@ def test_throttling_that_outlasts_the_sdk_retries_is_a_transient_failure(
     container = database.get_container_client(cosmos_containers["events"].id)
 
     with pytest.raises(TransientFailure, match="429"):
-        cosmos.event_store(container).append(stream, 0, batch(stream, 0, 1), "cmd-1")
+        CosmosEventStore(container).append(stream, 0, batch(stream, 0, 1), "cmd-1")
 
 
 class SeveredTransport(RequestsTransport):
@@ -186,7 +213,7 @@ def test_a_lost_connection_is_a_transient_failure(
         {"CosmosDb": cosmos.connection_string}.get, transport=transport, retry_total=0
     )
     database = client.get_database_client(cosmos_database.id)
-    store = cosmos.event_store(database.get_container_client(cosmos_containers["events"].id))
+    store = CosmosEventStore(database.get_container_client(cosmos_containers["events"].id))
     store.read_stream(stream)  # connected and warm
 
     transport.severed = True
@@ -232,10 +259,7 @@ def test_concurrent_writers_leave_a_gap_free_stream_and_each_command_once_or_ref
     assert all(isinstance(o, ConcurrencyConflict) for c, o in outcomes.items() if c not in appended)
 
 
-def test_concurrent_writers_that_retry_on_conflict_each_land_exactly_once(
-    store, stream, cosmos: CosmosAccount
-):
-    cosmos.skip_on_gap(ROLLBACK_GAP + " (a conflicting writer's receipt would survive)")
+def test_concurrent_writers_that_retry_on_conflict_each_land_exactly_once(store, stream):
     commands = [f"cmd-{n}" for n in range(8)]
 
     def write(command: str) -> None:
@@ -285,9 +309,9 @@ def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAcco
     stores = stores_from_settings(Settings(settings).get)
 
     assert set(stores) == {"store", "views", "dead_letters"}
-    # At version 0 there is no predecessor to read: the local server can take this batch.
     stores["store"].append(stream, 0, batch(stream, 0, 1), "cmd-1")
-    assert stores["store"].read_stream(stream) == batch(stream, 0, 1)
+    stores["store"].append(stream, 1, batch(stream, 1, 1), "cmd-2")
+    assert stores["store"].read_stream(stream) == batch(stream, 0, 2)
     stores["views"].save({"id": "Q1", "saga": None}, None)
     assert stores["views"].get("Q1").document == {"id": "Q1", "saga": None}
     create_cosmos_client(settings.get).delete_database(settings["COSMOS_DATABASE"])

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.cosmos import CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client
 from application.commands import CommandHandler
 from domain.messages import ApproveQuote, CreateQuote, make_command
@@ -26,8 +27,8 @@ AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(cosmos: CosmosAccount, cosmos_containers):
-    store = cosmos.event_store(cosmos_containers["events"])
+def store(cosmos_containers):
+    store = CosmosEventStore(cosmos_containers["events"])
     warm = f"quote-warm-{uuid.uuid4().hex[:8]}"
     store.append(warm, 0, batch(warm, 0, 1), "warm-1")
     store.append(warm, 1, batch(warm, 1, 1), "warm-2")
@@ -136,7 +137,7 @@ def test_a_new_client_reads_metadata_on_first_use_only(
         {"CosmosDb": cosmos.connection_string}.get, transport=cosmos.transport
     )
     database = client.get_database_client(cosmos_database.id)
-    store = cosmos.event_store(database.get_container_client(cosmos_containers["events"].id))
+    store = CosmosEventStore(database.get_container_client(cosmos_containers["events"].id))
     stream = _stream()
 
     with cosmos.transport.counting() as first:

@@ -17,16 +17,13 @@ from typing import IO, Any
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
 
-from adapters.cosmos import CosmosEventStore
-
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("cosmos_server.js")
-BATCH_READ_GAP = (
-    "a transactional batch holding a read operation fails whole with 500, so the event store "
-    "runs without its predecessor check and cannot see an append ahead of the stream"
-)
-ROLLBACK_GAP = "a failed transactional batch does not roll back its earlier operations"
-MISSING_ITEM_GAP = "reading a missing item answers 500 instead of 404"
+SERVER = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
+# patches/@vercel+cosmosdb-server+*.patch (applied by `npm ci`) closes the server's gaps the
+# suite relies on: 404 for a missing item, atomic batches, 413 over 2 MB, the change feed.
+PATCHED_FILE = SERVER / "lib" / "handler" / "batch-documents.js"
+PATCH_MARK = "PATCH(quoting-saga)"
 # The emulator's published well-known key; the local server accepts any key.
 EMULATOR_KEY = (
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -70,11 +67,10 @@ class CountingTransport(RequestsTransport):
 
 @dataclass
 class CosmosAccount:
-    """Where the tests talk to, and whether it is the local server with its known gaps."""
+    """Where the tests talk to, and the transport that counts every request sent there."""
 
     endpoint: str
     key: str
-    local_server: bool
     transport: CountingTransport = field(default_factory=CountingTransport)
 
     @property
@@ -82,22 +78,18 @@ class CosmosAccount:
         extra = "DisableServerCertificateValidation=True;" if _tls_unverified() else ""
         return f"AccountEndpoint={self.endpoint};AccountKey={self.key};{extra}"
 
-    def event_store(self, container: Any) -> CosmosEventStore:
-        """The production store; on the local server without the batch read it cannot run."""
-        return CosmosEventStore(container, check_predecessor=not self.local_server)
-
-    def skip_on_gap(self, gap: str) -> None:
-        """Skip the calling test on the local server, naming the Cosmos guarantee it lacks."""
-        if self.local_server:
-            pytest.skip(f"@vercel/cosmosdb-server gap: {gap}")
-
 
 @contextmanager
 def local_cosmos_server(timeout: float = 15.0) -> Iterator[str]:
     """Run the npm server (plain HTTP, keep-alive) on a free loopback port; yield its URL."""
     node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "@vercel" / "cosmosdb-server").is_dir():
+    if node is None or not SERVER.is_dir():
         pytest.skip("Cosmos tests need Node >= 20 and `npm ci` (or COSMOS_ENDPOINT/COSMOS_KEY)")
+    if PATCH_MARK not in PATCHED_FILE.read_text():
+        raise RuntimeError(
+            f"{SERVER} is not patched (its gaps would fail the suite): run `npm ci`, whose "
+            "postinstall applies patches/ (patch-package)"
+        )
     process = subprocess.Popen(
         [node, str(LAUNCHER), "127.0.0.1", "0"],
         cwd=ROOT,
@@ -139,10 +131,10 @@ def cosmos_account() -> Iterator[CosmosAccount]:
     """COSMOS_ENDPOINT + COSMOS_KEY when set, else a fresh local server for the session."""
     endpoint, key = os.environ.get("COSMOS_ENDPOINT"), os.environ.get("COSMOS_KEY")
     if endpoint and key:
-        yield CosmosAccount(endpoint, key, local_server=False)
+        yield CosmosAccount(endpoint, key)
         return
     with local_cosmos_server() as url:
-        yield CosmosAccount(url, EMULATOR_KEY, local_server=True)
+        yield CosmosAccount(url, EMULATOR_KEY)
 
 
 def _tls_unverified() -> bool:
