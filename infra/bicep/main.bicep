@@ -92,6 +92,10 @@ var hubConsumers = [
   { hub: appNames.POLICY_COMMANDS_HUB, consumerGroup: appNames.POLICY_CONSUMER_GROUP }
   { hub: appNames.CUSTOMER_COMMANDS_HUB, consumerGroup: appNames.CUSTOMER_CONSUMER_GROUP }
 ]
+// saga-events is read outside the app only: a consumer group of its own, no role for the app.
+var hubSubscribers = [
+  { hub: appNames.SAGA_EVENTS_HUB, consumerGroup: 'saga-subscribers' }
+]
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -155,6 +159,7 @@ module eventHubs 'modules/eventhubs.bicep' = {
     messageRetentionInDays: eventHubRetentionDays
     senderHubNames: publishedHubs
     consumers: hubConsumers
+    subscriberGroups: hubSubscribers
     appPrincipalId: identity.outputs.principalId
   }
 }

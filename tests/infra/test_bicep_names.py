@@ -156,6 +156,16 @@ def test_every_consumed_hub_and_consumer_group_is_deployed_as_a_pair(bindings, s
     assert module("eventhubs").loop_array("consumerGroups") == "consumers"
 
 
+def test_outside_readers_get_their_own_consumer_group_on_a_hub_the_app_does_not_consume():
+    main = template(MAIN)
+    params = main.resolve(main.module_params("eventHubs"))
+    consumed = {c["hub"] for c in params["consumers"]}
+    subscribed = {s["hub"] for s in params["subscriberGroups"]}
+    assert subscribed
+    assert subscribed <= set(params["hubNames"]) - consumed
+    assert module("eventhubs").loop_array("subscriberConsumerGroups") == "subscriberGroups"
+
+
 def test_every_hub_the_app_publishes_to_is_deployed(settings):
     main = template(MAIN)
     params = main.resolve(main.module_params("eventHubs"))

@@ -81,8 +81,9 @@ def test_the_emulator_creates_every_hub_the_app_publishes_to(emulated_hubs):
 
 def test_the_emulator_creates_the_same_consumer_groups_as_bicep(emulated_hubs):
     main = template(MAIN)
-    consumers = main.resolve(main.module_params("eventHubs"))["consumers"]
-    deployed = {(c["hub"], c["consumerGroup"]) for c in consumers}
+    params = main.resolve(main.module_params("eventHubs"))
+    groups = [*params["consumers"], *params["subscriberGroups"]]
+    deployed = {(c["hub"], c["consumerGroup"]) for c in groups}
     emulated = {(hub, group) for hub, groups in emulated_hubs.items() for group in groups}
     assert emulated == deployed
 
