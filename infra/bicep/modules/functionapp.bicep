@@ -1,4 +1,4 @@
-// The Function App on the Flex Consumption plan (Linux, Python 3.11), running as the
+// The Function App on the Flex Consumption plan (Linux, Python), running as the
 // user-assigned identity. Flex takes the runtime and scale settings from `functionAppConfig`,
 // not from app settings (FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not set).
 // https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan
@@ -36,9 +36,15 @@ param applicationInsightsName string
 @description('App settings of the app itself (names the code reads); host settings are added here.')
 param appSettings object
 
+// Flex Consumption offers Python 3.10-3.13; 3.10 reached end of support on 2026-10-30, so the
+// app allows 3.11 (to 2027-10-30), 3.12 (2028-10-30) and 3.13 (2029-10-30), the versions and
+// dates the Flex stack API reports (Get-AzFunctionAppFlexConsumptionRuntime -Location <region>
+// -Runtime Python lists a region's). main.bicep picks the default.
+// https://learn.microsoft.com/powershell/module/az.functions/get-azfunctionappflexconsumptionruntime
+// https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#supported-language-stack-versions
 @description('Python version of the Flex Consumption runtime.')
-@allowed(['3.10', '3.11', '3.12'])
-param pythonVersion string = '3.11'
+@allowed(['3.11', '3.12', '3.13'])
+param pythonVersion string
 
 @description('Upper bound on instances the plan scales out to.')
 @minValue(40)
