@@ -210,6 +210,7 @@ module functionApp 'modules/functionapp.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appSettings: union(appNames, behaviourSettings, connectionSettings)
     pythonVersion: pythonVersion
+    appLoggerName: 'quoting' // every logging.getLogger name in the app starts with it
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
