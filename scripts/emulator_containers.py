@@ -1,5 +1,6 @@
 """Create the database and containers in the Cosmos DB emulator named by local.settings.json
-(Bicep creates them in Azure). Run once after `docker compose up -d`, before `func start`:
+(Bicep creates them in Azure). Run once the emulator answers (vNext in seconds, the classic
+one after a minute or more: docs/deploy.md), before `func start`:
 
     python scripts/emulator_containers.py [path/to/local.settings.json]
 """

@@ -35,6 +35,14 @@ param eventHubRetentionDays int = 1
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
 param storageSkuName string = 'Standard_LRS'
 
+// 3.12: the Flex stack's designated default and supported to 2028-10-30; the whole test suite
+// also runs on it (3.11 and 3.13 stay allowed: scripts/compat.sh runs the fast tiers on 3.13).
+// Versions and end-of-support dates: see modules/functionapp.bicep.
+// https://learn.microsoft.com/powershell/module/az.functions/get-azfunctionappflexconsumptionruntime
+@description('Python version of the Flex Consumption runtime.')
+@allowed(['3.11', '3.12', '3.13'])
+param pythonVersion string = '3.12'
+
 @description('Flex Consumption scale-out limit.')
 @minValue(40)
 @maxValue(1000)
@@ -91,6 +99,10 @@ var hubConsumers = [
   { hub: appNames.QUOTE_COMMANDS_HUB, consumerGroup: appNames.QUOTE_CONSUMER_GROUP }
   { hub: appNames.POLICY_COMMANDS_HUB, consumerGroup: appNames.POLICY_CONSUMER_GROUP }
   { hub: appNames.CUSTOMER_COMMANDS_HUB, consumerGroup: appNames.CUSTOMER_CONSUMER_GROUP }
+]
+// saga-events is read outside the app only: a consumer group of its own, no role for the app.
+var hubSubscribers = [
+  { hub: appNames.SAGA_EVENTS_HUB, consumerGroup: 'saga-subscribers' }
 ]
 
 module identity 'modules/identity.bicep' = {
@@ -155,6 +167,7 @@ module eventHubs 'modules/eventhubs.bicep' = {
     messageRetentionInDays: eventHubRetentionDays
     senderHubNames: publishedHubs
     consumers: hubConsumers
+    subscriberGroups: hubSubscribers
     appPrincipalId: identity.outputs.principalId
   }
 }
@@ -196,6 +209,8 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appSettings: union(appNames, behaviourSettings, connectionSettings)
+    pythonVersion: pythonVersion
+    appLoggerName: 'quoting' // every logging.getLogger name in the app starts with it
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }

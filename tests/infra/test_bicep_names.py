@@ -36,6 +36,8 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
     "AZURE_CLIENT_ID",
 }
 
@@ -154,6 +156,16 @@ def test_every_consumed_hub_and_consumer_group_is_deployed_as_a_pair(bindings, s
     assert {(c["hub"], c["consumerGroup"]) for c in params["consumers"]} == consumed
     assert {hub for hub, _ in consumed} <= set(params["hubNames"])
     assert module("eventhubs").loop_array("consumerGroups") == "consumers"
+
+
+def test_outside_readers_get_their_own_consumer_group_on_a_hub_the_app_does_not_consume():
+    main = template(MAIN)
+    params = main.resolve(main.module_params("eventHubs"))
+    consumed = {c["hub"] for c in params["consumers"]}
+    subscribed = {s["hub"] for s in params["subscriberGroups"]}
+    assert subscribed
+    assert subscribed <= set(params["hubNames"]) - consumed
+    assert module("eventhubs").loop_array("subscriberConsumerGroups") == "subscriberGroups"
 
 
 def test_every_hub_the_app_publishes_to_is_deployed(settings):

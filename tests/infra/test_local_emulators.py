@@ -22,6 +22,8 @@ from tests.infra import (
 
 pytestmark = pytest.mark.infra
 
+COSMOS_CONTAINERS = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
+
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
@@ -49,18 +51,44 @@ def image(service: dict[str, Any]) -> str:
 
 
 def host_ports(service: dict[str, Any]) -> set[int]:
-    return {int(str(mapping).split(":")[0]) for mapping in service.get("ports", [])}
+    ports: set[int] = set()
+    for mapping in service.get("ports", []):
+        first, _, last = str(mapping).split(":")[0].partition("-")
+        ports |= set(range(int(first), int(last or first) + 1))
+    return ports
 
 
 def test_compose_runs_azurite_the_cosmos_emulator_and_the_event_hubs_emulator(compose):
-    images = {image(service) for service in compose.values()}
-    assert images == {
+    by_default = {image(s) for s in compose.values() if not s.get("profiles")}
+    assert by_default == {
         "mcr.microsoft.com/azure-storage/azurite",
         "mcr.microsoft.com/cosmosdb/linux/azure-cosmos-emulator",
         "mcr.microsoft.com/azure-messaging/eventhubs-emulator",
     }
-    cosmos = next(s for s in compose.values() if "cosmos" in image(s))
-    assert cosmos["image"].endswith(":vnext-preview")
+    assert compose["cosmos"]["image"].endswith(":vnext-preview")
+
+
+def test_the_classic_cosmos_emulator_is_opt_in_and_advertises_the_host_loopback(compose):
+    # Settings from https://learn.microsoft.com/azure/cosmos-db/how-to-develop-emulator
+    classic = compose["cosmos-classic"]
+    assert classic["image"] == "mcr.microsoft.com/cosmosdb/linux/azure-cosmos-emulator:latest"
+    assert classic["profiles"] == ["classic-cosmos"]  # it serves 8081 in place of `cosmos`
+    assert classic["platform"] == "linux/amd64"
+    env = classic["environment"]
+    assert int(env["AZURE_COSMOS_EMULATOR_PARTITION_COUNT"]) >= len(COSMOS_CONTAINERS)
+    assert env["AZURE_COSMOS_EMULATOR_ENABLE_DATA_PERSISTENCE"] == "true"
+    # Advertised endpoints must be the address `func start` reaches the published ports on.
+    assert env["AZURE_COSMOS_EMULATOR_IP_ADDRESS_OVERRIDE"] == "127.0.0.1"
+    assert "command" not in classic  # `--protocol` is a vNext argument
+    assert classic["ports"] == ["8081:8081", "10250-10255:10250-10255"]
+
+
+def test_the_sample_leaves_the_cosmos_connection_mode_to_the_extension_default(sample):
+    # Gateway unless host.json sets one: CosmosDBUtility.BuildClientOptions in
+    # https://github.com/Azure/azure-webjobs-sdk-extensions (src/WebJobs.Extensions.CosmosDB)
+    assert not [name for name in sample if "connectionMode" in name]
+    host = json.loads((ROOT / "host.json").read_text())
+    assert "connectionMode" not in host.get("extensions", {}).get("cosmosDB", {})
 
 
 def test_the_event_hubs_emulator_uses_azurite_and_mounts_the_repository_config(compose):
@@ -81,8 +109,9 @@ def test_the_emulator_creates_every_hub_the_app_publishes_to(emulated_hubs):
 
 def test_the_emulator_creates_the_same_consumer_groups_as_bicep(emulated_hubs):
     main = template(MAIN)
-    consumers = main.resolve(main.module_params("eventHubs"))["consumers"]
-    deployed = {(c["hub"], c["consumerGroup"]) for c in consumers}
+    params = main.resolve(main.module_params("eventHubs"))
+    groups = [*params["consumers"], *params["subscriberGroups"]]
+    deployed = {(c["hub"], c["consumerGroup"]) for c in groups}
     emulated = {(hub, group) for hub, groups in emulated_hubs.items() for group in groups}
     assert emulated == deployed
 
@@ -111,6 +140,7 @@ def test_the_sample_connections_point_at_the_compose_ports(sample, compose):
     cosmos = dict(p.split("=", 1) for p in sample[COSMOS_CONNECTION].rstrip(";").split(";"))
     assert cosmos["AccountEndpoint"] == "https://localhost:8081/"
     assert 8081 in host_ports(compose["cosmos"])
+    assert 8081 in host_ports(compose["cosmos-classic"])
     assert compose["cosmos"]["command"] == "--protocol https"
 
     eventhubs = dict(p.split("=", 1) for p in sample[EVENTHUBS_CONNECTION].rstrip(";").split(";"))

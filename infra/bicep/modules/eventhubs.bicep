@@ -31,6 +31,9 @@ param senderHubNames array
 @description('Consumers as { hub, consumerGroup }: a consumer group and Azure Event Hubs Data Receiver on each hub.')
 param consumers array
 
+@description('Consumer groups for readers outside the app, as { hub, consumerGroup }: no role for the app identity.')
+param subscriberGroups array = []
+
 @description('Principal id of the app identity.')
 param appPrincipalId string
 
@@ -76,6 +79,20 @@ resource consumedHubs 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' exist
 resource consumerGroups 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = [for (consumer, i) in consumers: {
   parent: consumedHubs[i]
   name: consumer.consumerGroup
+  dependsOn: [
+    hubs
+  ]
+}]
+
+resource subscribedHubs 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' existing = [for subscriber in subscriberGroups: {
+  parent: namespace
+  name: subscriber.hub
+}]
+
+// Outside readers get their own group rather than sharing $Default.
+resource subscriberConsumerGroups 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = [for (subscriber, i) in subscriberGroups: {
+  parent: subscribedHubs[i]
+  name: subscriber.consumerGroup
   dependsOn: [
     hubs
   ]

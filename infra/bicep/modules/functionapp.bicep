@@ -1,4 +1,4 @@
-// The Function App on the Flex Consumption plan (Linux, Python 3.11), running as the
+// The Function App on the Flex Consumption plan (Linux, Python), running as the
 // user-assigned identity. Flex takes the runtime and scale settings from `functionAppConfig`,
 // not from app settings (FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not set).
 // https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan
@@ -36,9 +36,18 @@ param applicationInsightsName string
 @description('App settings of the app itself (names the code reads); host settings are added here.')
 param appSettings object
 
+// Flex Consumption offers Python 3.10-3.13; 3.10 reached end of support on 2026-10-30, so the
+// app allows 3.11 (to 2027-10-30), 3.12 (2028-10-30) and 3.13 (2029-10-30), the versions and
+// dates the Flex stack API reports (Get-AzFunctionAppFlexConsumptionRuntime -Location <region>
+// -Runtime Python lists a region's). main.bicep picks the default.
+// https://learn.microsoft.com/powershell/module/az.functions/get-azfunctionappflexconsumptionruntime
+// https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#supported-language-stack-versions
+@description('Root logger of the app code; the Python worker exports that subtree to Application Insights.')
+param appLoggerName string
+
 @description('Python version of the Flex Consumption runtime.')
-@allowed(['3.10', '3.11', '3.12'])
-param pythonVersion string = '3.11'
+@allowed(['3.11', '3.12', '3.13'])
+param pythonVersion string
 
 @description('Upper bound on instances the plan scales out to.')
 @minValue(40)
@@ -56,12 +65,25 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 // Host storage and telemetry through the identity: no AzureWebJobsStorage connection string, and
 // the Application Insights connection string only locates the ingestion endpoint (local auth
 // is disabled on the component, so the token from the authentication string is required).
+//
+// OpenTelemetry as the Functions guidance has it for Python: host.json sets "telemetryMode":
+// "OpenTelemetry" for the host; PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true makes the
+// Python worker itself call configure_azure_monitor at start (so the app must not call it
+// again) and tells the host the worker streams its own logs, so the host does not duplicate
+// them. https://learn.microsoft.com/azure/azure-functions/opentelemetry-howto?pivots=programming-language-python
+// The worker passes the connection string and PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME (default:
+// the root logger, which would also collect the SDKs' and the exporter's own records) and no
+// credential: the exporter builds ManagedIdentityCredential(client_id) from the authentication
+// string (azure-monitor-opentelemetry-exporter, export/_base.py _get_authentication_credential).
+// https://github.com/Azure/azure-functions-python-worker (otel.py initialize_azure_monitor)
 var hostSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: appLoggerName
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
