@@ -218,14 +218,29 @@ def install(replacement: Services | None) -> Services | None:
         return previous
 
 
+def worker_exports_telemetry(settings: Settings) -> bool:
+    """True when the Python worker configures Azure Monitor itself (Bicep sets it in Azure).
+
+    With PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY the worker calls configure_azure_monitor
+    at start (for the PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME logger); a second call from the
+    app would export everything twice. The worker's own truthiness test:
+    https://learn.microsoft.com/azure/azure-functions/opentelemetry-howto?pivots=programming-language-python
+    """
+    flag = settings.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY") or ""
+    return flag.lower().strip() in {"1", "true", "t", "yes", "y"}
+
+
 def configure_telemetry(settings: Settings) -> None:
-    """OpenTelemetry export to Application Insights when a connection string is set."""
+    """OpenTelemetry export to Application Insights when a connection string is set and the
+    worker does not export already (any host other than Azure's, e.g. the local host)."""
     if not settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        return
+    if worker_exports_telemetry(settings):
         return
     from azure.monitor.opentelemetry import configure_azure_monitor
 
-    # Application Insights has local auth disabled in our Bicep: the exporter must present
-    # the app's managed identity (it does not read APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
+    # Application Insights has local auth disabled in our Bicep: present the app's managed
+    # identity. (The exporter can also build it from APPLICATIONINSIGHTS_AUTHENTICATION_STRING.)
     credential = None
     client_id = settings.get("AZURE_CLIENT_ID")
     if client_id:
