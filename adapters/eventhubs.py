@@ -1,10 +1,12 @@
 """Event Hubs adapter: sends commands to their aggregate's hub and forwards events to saga-events.
 
-Sync azure-eventhub client; one producer per hub per worker, created on first use.
+Sync azure-eventhub client; one producer per hub per worker, created on first use, shared by the
+worker's threads under one lock per hub.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -26,6 +28,7 @@ class SettingsReader(Protocol):
 SettingsGetter = Callable[[str], "str | None"]
 
 
+# Called once per hub until close(), never by two threads at once (the publisher holds its lock).
 ProducerFactory = Callable[[str], EventHubProducerClient]
 
 
@@ -34,8 +37,31 @@ class EventHubsCommandPublisher:
 
     Commands of one call go out as one batch per (hub, partition key), split when full; every
     batch is built before the first is sent, so an event too large for any batch raises before
-    anything leaves. A send the SDK gives up on raises TransientFailure.
+    anything leaves. A send the SDK gives up on raises TransientFailure. Safe to share between
+    threads: the Functions worker runs sync invocations on a thread pool.
     """
+
+    # Thread safety. azure-eventhub 5.15.1 README, "Thread safety" (also in the wheel's METADATA)
+    # https://github.com/Azure/azure-sdk-for-python/blob/azure-eventhub_5.15.1/sdk/eventhub/azure-eventhub/README.md#thread-safety
+    #   "We do not guarantee that the EventHubProducerClient or EventHubConsumerClient are
+    #   thread-safe or coroutine-safe. [...] The data model type, `EventDataBatch` is not
+    #   thread-safe or coroutine-safe. It should not be shared across threads nor used
+    #   concurrently with client methods. For scenarios requiring concurrent sending from
+    #   multiple threads, ensure proper thread-safety management using mechanisms like
+    #   threading.Lock()."
+    # So every call on a producer (create_batch, send_batch, close) holds its hub's lock, and a
+    # batch never leaves the publish call that built it. A lock per hub, not a producer per
+    # thread: (1) it takes no parallelism the SDK gives, since EventHubProducer.send (5.15.1,
+    # azure/eventhub/_producer.py) holds a lock of its own for the whole send, retries
+    # included; sends to different hubs still overlap. (2) A producer per thread is an AMQP
+    # connection per thread per hub: up to 32 threads (the worker's default pool, min(32,
+    # cpus + 4)) x 4 hubs = 128 per instance, up to 100 Flex instances, against 5,000
+    # connections per Standard namespace (100 on Basic):
+    # https://learn.microsoft.com/azure/event-hubs/event-hubs-quotas. (3) Thread-local
+    # producers are out of close()'s reach. On the stand-in the two designs publish equally
+    # fast (docs/eventhubs.md, "Threads"). `_lock` guards the producer dict: two threads
+    # must never both create a hub's producer, or the loser's AMQP connection outlives
+    # close(). Lock order: hub lock, then `_lock`.
 
     def __init__(
         self,
@@ -52,6 +78,10 @@ class EventHubsCommandPublisher:
         self._saga_events_hub = saga_events_hub
         self._send_timeout = send_timeout
         self._producers: dict[str, EventHubProducerClient] = {}
+        self._lock = threading.Lock()
+        # Made up front for every hub `route` can name, so the lock dict itself never changes.
+        every_hub = [*self._hubs.values(), saga_events_hub]
+        self._hub_locks = {hub: threading.Lock() for hub in every_hub}
 
     def publish(
         self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()
@@ -64,24 +94,40 @@ class EventHubsCommandPublisher:
         ]
         for hub, batch in batches:
             try:
-                self._producer(hub).send_batch(batch, timeout=self._send_timeout)
+                with self._hub_locks[hub]:
+                    self._producer(hub).send_batch(batch, timeout=self._send_timeout)
             except EventHubError as error:
                 raise TransientFailure(f"Event Hubs send to {hub!r} failed: {error}") from error
 
     def close(self) -> None:
-        """Close every producer this worker opened (the next publish opens them again)."""
-        producers, self._producers = self._producers, {}
-        for producer in producers.values():
-            producer.close()
+        """Close every producer this worker opened (the next publish opens them again).
+
+        Waits for each hub's send in flight; a publish after this opens a new producer, which
+        the next close() closes. A closed SDK client quietly reconnects when sent on
+        (send_batch rebuilds its link: `except (KeyError, AttributeError, EventHubError)` in
+        azure/eventhub/_producer_client.py), so no thread may hold on to one across close():
+        every use goes through `_producer` under the hub's lock."""
+        for hub, hub_lock in self._hub_locks.items():
+            with hub_lock:
+                with self._lock:
+                    producer = self._producers.pop(hub, None)
+                if producer is not None:
+                    producer.close()
 
     def _producer(self, hub: str) -> EventHubProducerClient:
-        if hub not in self._producers:
-            self._producers[hub] = self._create_producer(hub)
-        return self._producers[hub]
+        """The hub's producer, made on first use; call it holding the hub's lock."""
+        with self._lock:
+            if hub not in self._producers:
+                self._producers[hub] = self._create_producer(hub)
+            return self._producers[hub]
+
+    def _create_batch(self, hub: str, key: str) -> EventDataBatch:
+        with self._hub_locks[hub]:
+            return self._producer(hub).create_batch(partition_key=key)
 
     def _batches(self, hub: str, key: str, items: list[EventData]) -> list[EventDataBatch]:
         try:
-            batches = [self._producer(hub).create_batch(partition_key=key)]
+            batches = [self._create_batch(hub, key)]
         except EventHubError as error:
             raise TransientFailure(f"Event Hubs producer for {hub!r} failed: {error}") from error
         for item in items:
@@ -91,7 +137,7 @@ class EventHubsCommandPublisher:
             except ValueError:
                 if len(batches[-1]) == 0:
                     raise _too_large(hub, item, batches[-1]) from None
-            batches.append(self._producer(hub).create_batch(partition_key=key))
+            batches.append(self._create_batch(hub, key))
             try:
                 batches[-1].add(item)
             except ValueError:

@@ -327,6 +327,11 @@ class EventHubsStandIn:
             if (consumer.hub, consumer.partition) == (hub, partition)
         )
 
+    def connections(self) -> int:
+        """AMQP connections accepted and not yet closed by both sides (each producer client
+        holds one), so a test can see a client that was never closed."""
+        return len(list(self._peers))
+
     def sends(self, hub: str) -> int:
         """Deliveries (one per send call of a producer, batch or single) accepted on a hub."""
         with self._lock:
