@@ -18,7 +18,8 @@ from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog
 from devhost import sources
 from devhost.functions import Function, discover
-from devhost.http import HttpRoutes, HttpServer
+from devhost.http import HttpApp, HttpRoutes
+from devhost.http_server import HttpLimits, HttpServer
 from devhost.indexing import index
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
@@ -101,10 +102,9 @@ class Host:
         prefix = "api"
         self.server = HttpServer(
             (self.options.bind, self.options.port),
-            HttpRoutes(http, prefix),
-            self.invoker,
-            self._admin,
+            HttpApp(HttpRoutes(http, prefix), self.invoker, self._admin),
             self.options.reuse_port,
+            HttpLimits.from_environment(),
         )
         self.keeper.heartbeat()
         self._heart = threading.Thread(target=self._beat, name="lease heartbeat", daemon=True)

@@ -67,3 +67,18 @@ def test_percent_encoded_segments_are_decoded():
 def test_a_catch_all_must_be_the_last_segment():
     with pytest.raises(ValueError, match="catch-all"):
         Route.parse("{*path}/more")
+
+
+def test_the_methods_allowed_on_a_path_are_those_of_every_route_matching_it():
+    routes = HttpRoutes(
+        [
+            function("get_quote", "quotes/{quoteId}", ["GET"]),
+            function("delete_quote", "quotes/{quoteId}", ["DELETE"]),
+            function("approve", "quotes/{quoteId}/approve", ["POST"]),
+        ]
+    )
+
+    assert routes.find("PUT", "/api/quotes/Q-1") is None
+    assert routes.allowed("/api/quotes/Q-1") == ["DELETE", "GET"]
+    assert routes.allowed("/api/nothing/here") == []
+    assert routes.allowed("/elsewhere/quotes/Q-1") == []

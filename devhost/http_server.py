@@ -1,0 +1,206 @@
+"""The local host's HTTP server: waitress, i.e. one I/O thread that reads every connection and
+a fixed pool of worker threads that a request reaches only once it has arrived in full. So a
+slow or silent client holds a socket, never a thread. What waitress refuses itself (a bad
+request line, Content-Length or header block, a body over the limit) and a request that does
+not arrive in time are answered as RFC 9457 problems, then the connection is closed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
+from waitress.utilities import Error
+
+from devhost.problems import PROBLEM_JSON, problem
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    threads: int = 8  # requests served at once (the rest queue, in arrival order)
+    request_timeout: float = 30.0  # from a request's first byte to its last
+    # A kept-alive connection with nothing in flight; Kestrel's KeepAliveTimeout is 130 s:
+    # https://learn.microsoft.com/dotnet/api/microsoft.aspnetcore.server.kestrel.core.kestrelserverlimits.keepalivetimeout
+    idle_timeout: float = 130.0
+    # Kestrel's (the Functions host's server) default MaxRequestHeadersTotalSize is 32 KB:
+    # https://learn.microsoft.com/dotnet/api/microsoft.aspnetcore.server.kestrel.core.kestrelserverlimits.maxrequestheaderstotalsize
+    max_header_bytes: int = 32 * 1024
+    # The Functions host refuses HTTP request bodies over 100 MB:
+    # https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
+    max_body_bytes: int = 100 * 1024 * 1024
+    connection_limit: int = 1000
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> HttpLimits:
+        """DEVHOST_HTTP_THREADS, DEVHOST_HTTP_REQUEST_TIMEOUT and DEVHOST_HTTP_IDLE_TIMEOUT
+        (seconds) where set, the defaults otherwise."""
+        default = cls()
+        return cls(
+            threads=int(environ.get("DEVHOST_HTTP_THREADS", default.threads)),
+            request_timeout=float(
+                environ.get("DEVHOST_HTTP_REQUEST_TIMEOUT", default.request_timeout)
+            ),
+            idle_timeout=float(environ.get("DEVHOST_HTTP_IDLE_TIMEOUT", default.idle_timeout)),
+        )
+
+
+class RequestTimeout(Error):  # type: ignore[misc]
+    code = 408
+    reason = "Request Timeout"
+
+
+class _ProblemTask(ErrorTask):  # type: ignore[misc]
+    """waitress's error response, as application/problem+json instead of text/plain."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        body = problem(error.code, str(error.body))
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", PROBLEM_JSON))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Parser(HTTPRequestParser):  # type: ignore[misc]
+    def __init__(self, adj: Adjustments) -> None:
+        super().__init__(adj)
+        self.started = time.monotonic()  # created at the request's first byte
+
+    def parse_header(self, header_plus: bytes) -> None:
+        """waitress takes a request line without a version as HTTP/0.9 and answers it as
+        HTTP/1.0; refuse it, and any major version but 1, as malformed (400)."""
+        super().parse_header(header_plus)
+        if not self.version:
+            raise ParsingError("the request line has no HTTP version")
+        if not self.version.startswith("1."):
+            raise ParsingError(f"HTTP/{self.version} is not HTTP/1.x")
+
+
+class _Channel(HTTPChannel):  # type: ignore[misc]
+    error_task_class = _ProblemTask
+    parser_class = _Parser
+
+    def time_out(self, detail: str) -> None:
+        """Answer the request still arriving with a 408 (from the I/O thread, which is the
+        only one that touches a request before it is complete)."""
+        with self.requests_lock:
+            request: _Parser = self.request
+            self.request = None
+            request.error = RequestTimeout(detail)
+            request.completed = True
+            self.requests.append(request)
+        self.server.add_task(self)
+
+
+class _Server(TcpWSGIServer):  # type: ignore[misc]
+    channel_class = _Channel
+    limits = HttpLimits()
+
+    def maintenance(self, now: float) -> None:
+        """Every cleanup_interval: a request not in after request_timeout gets a 408, a quiet
+        connection is closed after idle_timeout (waitress's own check closes only the latter;
+        an idle kept-alive connection is closed without an answer, as clients expect)."""
+        late = time.monotonic() - self.limits.request_timeout
+        for channel in list(self.active_channels.values()):
+            if channel.requests or channel.will_close or channel.close_when_flushed:
+                continue  # being served, or closing already
+            partial = channel.request
+            if partial is not None and not partial.completed and partial.started < late:
+                channel.time_out(
+                    f"the request did not arrive in full within {self.limits.request_timeout:g} s"
+                )
+            elif partial is None and channel.last_activity < now - self.limits.idle_timeout:
+                channel.will_close = True
+
+
+class HttpServer:
+    """Bound at construction (so `server_address` has the port); serve_forever() on a thread
+    of its own; shutdown() drains: no new connections, requests already in are answered."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: WsgiApp,
+        reuse_port: bool = False,
+        limits: HttpLimits | None = None,
+    ) -> None:
+        limits = limits or HttpLimits()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        adj = Adjustments(
+            sockets=[sock],
+            threads=limits.threads,
+            max_request_header_size=limits.max_header_bytes,
+            # waitress refuses a body of max_request_body_size bytes or more
+            max_request_body_size=limits.max_body_bytes + 1,
+            connection_limit=limits.connection_limit,
+            channel_timeout=max(1, int(limits.idle_timeout)),
+            cleanup_interval=max(1, int(min(limits.request_timeout, limits.idle_timeout) / 2)),
+            asyncore_use_poll=True,  # select() stops at descriptor 1024
+            log_socket_errors=False,  # a client that resets is not the host's error
+            ident="devhost",
+        )
+        # A request waiting for a worker is normal under load, not a warning per request.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        self._map: dict[int, Any] = {}
+        self._server = _Server(
+            app,
+            map=self._map,
+            _sock=sock,
+            adj=adj,
+            bind_socket=False,
+            sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
+        )
+        self._server.limits = limits
+        self.server_address: tuple[str, int] = sock.getsockname()
+        self._draining = threading.Event()
+        self._stopped = threading.Event()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        try:
+            while not self._stopped.is_set():
+                wasyncore.loop(timeout=poll_interval, map=self._map, use_poll=True, count=1)
+                if self._draining.is_set() and self._drain():
+                    break
+        finally:
+            self._stopped.set()
+
+    def _drain(self) -> bool:
+        """One step of a graceful stop (on the I/O thread); True once every connection is
+        answered and closed."""
+        server = self._server
+        if server.accepting:
+            server.accepting = False
+            wasyncore.dispatcher.close(server)  # not server.close(): it also closes the trigger
+        for channel in list(server.active_channels.values()):
+            if not channel.requests and not channel.total_outbufs_len:
+                channel.handle_close()
+        return not server.active_channels
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop accepting, let requests in flight finish, close every connection."""
+        self._draining.set()
+        self._server.pull_trigger()
+        if not self._stopped.wait(timeout):
+            self._stopped.set()
+
+    def server_close(self) -> None:
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        wasyncore.close_all(self._map)
