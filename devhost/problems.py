@@ -7,14 +7,12 @@ import json
 from http import HTTPStatus
 
 PROBLEM_JSON = "application/problem+json"
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}  # HTTPStatus(n) is slow
 
 
 def phrase(status: int) -> str:
     """The reason phrase of a status code ("Unknown" for a code http.HTTPStatus lacks)."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _PHRASES.get(status, "Unknown")
 
 
 def problem(status: int, detail: str) -> bytes:
