@@ -117,10 +117,28 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
     error_task_class = _ProblemTask
     parser_class = _Parser
     polled_for_reads = False  # what readable() last told the I/O thread
+    half_closed = False  # the client ended its stream while a request was being served
 
     def readable(self) -> bool:
+        if self.half_closed:
+            if not self.requests and not self.total_outbufs_len:
+                self.will_close = True  # answered: close our side too
+            self.polled_for_reads = False
+            return False
         self.polled_for_reads = bool(super().readable())
         return self.polled_for_reads
+
+    def handle_read(self) -> None:
+        """As waitress, but an end of stream while a request is served (which the lookahead
+        lets this thread see) is a half-close: the answer still goes out, then we close."""
+        if self.requests:
+            try:
+                if not self.socket.recv(1, socket.MSG_PEEK):
+                    self.half_closed = True
+                    return
+            except OSError:
+                pass  # waitress's handle_read meets the error again and closes
+        super().handle_read()
 
     def writable(self) -> bool:
         # While a worker answers, it sends the answer itself (in _Task.finish, or send_bytes
@@ -202,7 +220,6 @@ class HttpServer:
             # waitress refuses a body of max_request_body_size bytes or more
             max_request_body_size=limits.max_body_bytes + 1,
             connection_limit=limits.connection_limit,
-            channel_timeout=max(1, int(limits.idle_timeout)),
             cleanup_interval=max(1, int(min(limits.request_timeout, limits.idle_timeout) / 2)),
             asyncore_use_poll=True,  # select() stops at descriptor 1024
             # The I/O thread polls a connection for reads while its request is served, and

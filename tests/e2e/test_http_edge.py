@@ -221,3 +221,14 @@ def test_answers_on_a_kept_alive_connection_are_not_held_back_for_an_ack(host):
             took.append(time.perf_counter() - started)
 
     assert sorted(took[5:])[10] < 0.020, [f"{t * 1000:.1f} ms" for t in took]
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(host):
+    with connect(host) as sock:
+        sock.sendall(b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = read_answer(sock)
+        assert sock.recv(1) == b""  # and then the host closes its side
+
+    assert answer.status == 200
+    assert json.loads(answer.body)["openapi"].startswith("3.")
