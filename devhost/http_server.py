@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
 import threading
 import time
@@ -21,7 +22,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
-from waitress.utilities import Error
+from waitress.utilities import BadRequest, Error
 
 from devhost.problems import PROBLEM_JSON, problem
 
@@ -101,6 +102,17 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
         self.started = time.monotonic()  # created at the request's first byte
+
+    def received(self, data: bytes) -> int:
+        """As waitress, but a header block ended by bare LFs is refused at once (waitress
+        waits for CRLF CRLF, so it would be answered only at the request timeout)."""
+        head = self.header_plus + data
+        if self.body_rcv is None and b"\r\n\r\n" not in head and b"\n\n" in head:
+            self.parse_header(b"GET / HTTP/1.0\r\n")  # as waitress does for its 431
+            self.error = BadRequest("header lines must end with CRLF")
+            self.completed = True
+            return len(data)
+        return int(super().received(data))
 
     def parse_header(self, header_plus: bytes) -> None:
         """waitress takes a request line without a version as HTTP/0.9 and answers it as
@@ -219,7 +231,8 @@ class HttpServer:
             max_request_header_size=limits.max_header_bytes,
             # waitress refuses a body of max_request_body_size bytes or more
             max_request_body_size=limits.max_body_bytes + 1,
-            connection_limit=limits.connection_limit,
+            # past the descriptor limit accept() fails at once, and again at every poll
+            connection_limit=min(limits.connection_limit, _descriptor_limit() - 64),
             cleanup_interval=max(1, int(min(limits.request_timeout, limits.idle_timeout) / 2)),
             asyncore_use_poll=True,  # select() stops at descriptor 1024
             # The I/O thread polls a connection for reads while its request is served, and
@@ -278,3 +291,8 @@ class HttpServer:
     def server_close(self) -> None:
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         wasyncore.close_all(self._map)
+
+
+def _descriptor_limit() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20

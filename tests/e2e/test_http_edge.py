@@ -98,6 +98,7 @@ def post(headers: str, body: bytes = b"") -> bytes:
         (b"G(T /api/quotes HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # a method that is no token
         (b"get /api/quotes HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # methods are case-sensitive
         (b"GET /api/quotes HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431),
+        (b"GET /api/quotes HTTP/1.1\nHost: x\n\n", 400),  # bare LFs
     ],
     ids=[
         "non-numeric-length",
@@ -108,6 +109,7 @@ def post(headers: str, body: bytes = b"") -> bytes:
         "method-not-a-token",
         "lower-case-method",
         "100KB-header",
+        "bare-LF",
     ],
 )
 def test_a_malformed_request_is_answered_with_a_4xx_problem(host, raw, status):
