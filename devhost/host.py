@@ -16,7 +16,9 @@ from typing import Any
 from adapters.sqlite import SqliteEventStore
 from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog
+from application.ports import TransientFailure
 from devhost import sources
+from devhost.failures import log_failure
 from devhost.functions import Function, discover
 from devhost.http import HttpApp, HttpRoutes
 from devhost.http_server import HttpLimits, HttpServer
@@ -132,8 +134,8 @@ class Host:
         while not self.stopping.wait(interval):
             try:
                 self.keeper.heartbeat()
-            except Exception:
-                logger.exception("lease heartbeat failed")
+            except Exception as error:
+                log_failure(logger, "lease heartbeat", error)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Graceful: take no new work, let running invocations finish and checkpoint, give
@@ -144,7 +146,14 @@ class Host:
             self.server.server_close()
         for thread in self._threads:
             thread.join(timeout)
-        self.keeper.forget_host()
+        try:
+            self.keeper.forget_host()
+        except TransientFailure as error:  # e.g. a full disk: the leases expire on their own
+            logger.warning(
+                "could not hand the leases back (%s); they expire in %.0f s",
+                error,
+                self.options.lease_seconds,
+            )
         logger.info("devhost %s stopped", self.owner)
 
     def _admin(self, path: str) -> dict[str, Any] | None:

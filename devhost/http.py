@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from application.ports import TransientFailure
 from devhost.context import Context
 from devhost.functions import Function
 from devhost.invoker import Invoker
@@ -21,6 +22,7 @@ from devhost.problems import PROBLEM_JSON, phrase, problem
 from devhost.routes import Route
 
 logger = logging.getLogger("devhost")
+RETRY_AFTER_SECONDS = 5  # as the app's own 503s (triggers/problems.py)
 Reply = tuple[int, dict[str, str], bytes]
 ADMIN_METHODS = ("GET", "HEAD")
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive", "upgrade"}
@@ -119,6 +121,12 @@ class HttpApp:
         context = Context(function.name, trace_parent=headers.get("Traceparent") or "")
         correlation = list(route_params.values())[:1]
         error = self.invoker.call(function, request, context, 1, correlation, result)
+        if isinstance(error, TransientFailure):
+            # The invocation's writes did not commit (locally they commit after the function
+            # returned; in Azure the failing write would have been inside it, and the app
+            # answers a storage outage with a 503): whatever the function answered is void.
+            detail = f"the local store cannot take writes now ({error}); retry later"
+            return _problem(503, detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         if error is not None or not result or not isinstance(result[0], func.HttpResponse):
             return 500, {}, b""  # as the host: the exception is in the log, not the reply
         return _reply(result[0])

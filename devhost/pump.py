@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from adapters.sqlite_database import SqliteDatabase
+from devhost.failures import log_failure
 from devhost.functions import Function
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
@@ -57,8 +58,10 @@ class Pump(threading.Thread, Generic[T]):
             try:
                 if not self._step(lease):
                     continue
-            except Exception:  # the pump must outlive a store hiccup; the lease protects order
-                logger.exception("pump %s failed; retrying", lease)
+            except (
+                Exception
+            ) as error:  # the pump must outlive a store hiccup; the lease protects order
+                log_failure(logger, f"pump {lease} (retrying)", error)
                 self.stopping.wait(1.0)
 
     def _step(self, lease: str) -> bool:

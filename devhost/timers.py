@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 
 from devhost import ncrontab, payloads
+from devhost.failures import log_failure
 from devhost.functions import Function
 from devhost.invoker import Invoker
 from devhost.leases import LeaseKeeper
@@ -40,8 +41,8 @@ class TimerRunner(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._step()
-            except Exception:
-                logger.exception("timer %s failed; retrying", self.function.name)
+            except Exception as error:
+                log_failure(logger, f"timer {self.function.name} (retrying)", error)
                 self.stopping.wait(1.0)
 
     def _step(self) -> None:
