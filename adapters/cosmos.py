@@ -265,12 +265,18 @@ class CosmosDeadLetterStore:
             )
             return [DeadLetter.model_validate(doc) for doc in items]
 
+    def update_reason(self, letter_id: str, reason: str) -> None:
+        self._set(letter_id, "/reason", reason, f"recording a reason on {letter_id}")
+
     def mark_replayed(self, letter_id: str, at: datetime) -> None:
         value = at.astimezone(UTC).isoformat()
-        with cosmos_errors(f"marking {letter_id} replayed"):
+        self._set(letter_id, "/replayedAt", value, f"marking {letter_id} replayed")
+
+    def _set(self, letter_id: str, path: str, value: str, action: str) -> None:
+        with cosmos_errors(action):
             try:
                 self._container.patch_item(
-                    letter_id, letter_id, [{"op": "set", "path": "/replayedAt", "value": value}]
+                    letter_id, letter_id, [{"op": "set", "path": path, "value": value}]
                 )
             except CosmosHttpResponseError as error:
                 if error.status_code == 404:

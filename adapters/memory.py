@@ -124,6 +124,11 @@ class InMemoryDeadLetterStore:
         with self._lock:
             return sorted(self._letters.values(), key=lambda x: x.receivedAt, reverse=True)[:limit]
 
+    def update_reason(self, letter_id: str, reason: str) -> None:
+        with self._lock:
+            letter = self._letters[letter_id]
+            self._letters[letter_id] = letter.model_copy(update={"reason": reason})
+
     def mark_replayed(self, letter_id: str, at: datetime) -> None:
         with self._lock:
             letter = self._letters[letter_id]

@@ -289,15 +289,22 @@ class SqliteDeadLetterStore:
         )
         return [DeadLetter.model_validate_json(letter) for (letter,) in rows]
 
+    def update_reason(self, letter_id: str, reason: str) -> None:
+        """Record a new reason; a KeyError for an unknown id, as the in-memory store raises."""
+        self._update(letter_id, {"reason": reason})
+
     def mark_replayed(self, letter_id: str, at: datetime) -> None:
         """Record the replay; a KeyError for an unknown id, as the in-memory store raises."""
+        self._update(letter_id, {"replayedAt": at})
+
+    def _update(self, letter_id: str, fields: dict[str, Any]) -> None:
         with self._db.transaction() as conn:
             row = conn.execute(
                 "SELECT letter FROM dead_letters WHERE id = ?", (letter_id,)
             ).fetchone()
             if row is None:
                 raise KeyError(letter_id)
-            letter = DeadLetter.model_validate_json(row[0]).model_copy(update={"replayedAt": at})
+            letter = DeadLetter.model_validate_json(row[0]).model_copy(update=fields)
             conn.execute(
                 "UPDATE dead_letters SET letter = ? WHERE id = ?",
                 (letter.model_dump_json(), letter_id),

@@ -102,6 +102,9 @@ class DeadLetter(BaseModel):
 
 
 class DeadLetterStore(Protocol):
+    """Parked messages by letter id; a letter stays open (replayedAt None) until its message
+    has succeeded on a replay."""
+
     def put(self, letter: DeadLetter) -> None:
         """Park a letter; the same id again changes nothing."""
         ...
@@ -112,4 +115,11 @@ class DeadLetterStore(Protocol):
         """Most recent first."""
         ...
 
-    def mark_replayed(self, letter_id: str, at: datetime) -> None: ...
+    def update_reason(self, letter_id: str, reason: str) -> None:
+        """Record why the letter's message failed again (a refused replay); everything else
+        about the letter stays. KeyError for an unknown id."""
+        ...
+
+    def mark_replayed(self, letter_id: str, at: datetime) -> None:
+        """Close the letter: its message succeeded. KeyError for an unknown id."""
+        ...

@@ -86,3 +86,32 @@ class DeadLetterStoreContract:
         store.put(letter("L1"))
 
         assert store.get("L1").replayedAt == AT + timedelta(hours=2)
+
+    def test_a_new_reason_is_recorded_on_the_same_letter_and_keeps_the_rest(
+        self, store: Any
+    ) -> None:
+        later = AT + timedelta(minutes=1)
+        store.put(letter("L1", reason="first"))
+        store.put(letter("L2", later, reason="other"))
+
+        store.update_reason("L1", "refused again: é")
+
+        updated = letter("L1", reason="refused again: é")
+        assert store.get("L1") == updated
+        assert store.list() == [letter("L2", later, reason="other"), updated]
+
+    def test_a_new_reason_keeps_a_letter_open_or_closed_as_it_was(self, store: Any) -> None:
+        store.put(letter("L1"))
+        store.mark_replayed("L1", AT + timedelta(hours=2))
+
+        store.update_reason("L1", "later")
+
+        assert store.get("L1").replayedAt == AT + timedelta(hours=2)
+        assert store.get("L1").reason == "later"
+
+    @pytest.mark.parametrize("operation", ["update_reason", "mark_replayed"])
+    def test_changing_an_unknown_letter_is_a_key_error(self, store: Any, operation: str) -> None:
+        argument = "reason" if operation == "update_reason" else AT
+
+        with pytest.raises(KeyError):
+            getattr(store, operation)("L404", argument)
