@@ -25,6 +25,7 @@ from application.ports import (
     Versioned,
 )
 from application.streams import check_batch
+from domain.errors import Unprocessable
 from domain.messages import EventEnvelope, document_id
 
 # https://learn.microsoft.com/azure/cosmos-db/concepts-limits#per-request-limits
@@ -39,9 +40,10 @@ _READ_STREAM = (
 )
 
 
-class BatchTooLarge(ValueError):
+class BatchTooLarge(Unprocessable):
     """A command's events do not fit one transactional batch (100 operations, 2 MB); they are
-    never split."""
+    never split, and the same command decides the same events on every retry, so the batch
+    policy parks it."""
 
 
 @contextmanager

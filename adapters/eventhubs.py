@@ -14,11 +14,13 @@ from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
 from azure.eventhub.exceptions import EventHubError
 
 from application.ports import TransientFailure
+from domain.errors import Unprocessable
 from domain.messages import CommandEnvelope, EventEnvelope, command_category
 
 
-class EventTooLarge(ValueError):
-    """One command or event is larger than any batch the hub accepts: it can never be sent."""
+class EventTooLarge(Unprocessable):
+    """One command or event is larger than any batch the hub accepts: it can never be sent
+    (the same message is the same size on every retry), so the batch policy parks it."""
 
 
 class SettingsReader(Protocol):
