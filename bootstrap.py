@@ -118,7 +118,7 @@ class Services:
             origin=self.settings["EVENTS_CONTAINER"],
         )
         self.quotes = QuoteService(self.commands, a.views, self.clock, self.new_id)
-        self.desk = DeadLetterDesk(a.dead_letters, a.publisher, self.orchestrator, self.clock)
+        self.desk = DeadLetterDesk(a.dead_letters, self.commands, self.orchestrator, self.clock)
         self._inboxes = {
             category: CommandInbox(
                 self.commands,

@@ -52,7 +52,7 @@ class CommandHandler:
         self.deciders = aggregates(rules or Rules())
 
     def handle(self, envelope: CommandEnvelope) -> Decision[Any]:
-        """Decide and append. Raises DomainError (refused), ValueError (malformed),
+        """Decide and append. Raises Unprocessable (malformed; DomainError: refused),
         ConcurrencyConflict (contention that outlasted the retries), TransientFailure."""
         command = read_command(envelope)
         decider = self.deciders[command_category(envelope.commandType)]

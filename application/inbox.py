@@ -1,27 +1,39 @@
 """The command side of a hub: parse each message, handle it, park what can never succeed.
 
-The Event Hubs trigger checkpoints a batch even when the function failed, so a message is
-only kept if this code keeps it: refusals and malformed messages are parked at once, and a
-transient failure is retried with the batch and parked on the trigger's final attempt.
+The batch policy (application/batches.py) decides what is parked and what is retried; this
+module says how a command is read, handled, logged and parked.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import ValidationError
-
+from application.batches import BatchPolicy, BatchReport
 from application.commands import CommandHandler
 from application.dead_letters import park
-from application.orchestration import BatchReport
-from application.ports import DeadLetterStore, TransientFailure
+from application.deciding import Decision
+from application.ports import DeadLetterStore
 from application.telemetry import log
-from domain.errors import DomainError
-from domain.messages import CommandEnvelope
+from domain.messages import CommandEnvelope, parse_command
 
 logger = logging.getLogger("quoting.commands")
+
+
+@dataclass
+class Received:
+    """One message of a batch: its body as delivered and, once parsed, its envelope."""
+
+    body: bytes
+    envelope: CommandEnvelope | None = None
+
+    def ids(self) -> Mapping[str, object]:
+        if self.envelope is None:
+            return {}
+        return {"correlationId": self.envelope.correlationId, "commandId": self.envelope.commandId}
 
 
 class CommandInbox:
@@ -40,55 +52,38 @@ class CommandInbox:
         )
 
     def receive(self, bodies: Sequence[bytes | str], final_attempt: bool = False) -> BatchReport:
-        report, failures = BatchReport(), []
+        """Handle a batch in order; raises RetryBatch when something is left for a retry."""
+        batch = BatchPolicy(final_attempt, self._park, Received.ids, logger)
         for body in bodies:
-            text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-            try:
-                envelope = CommandEnvelope.model_validate_json(text)
-            except ValidationError as error:
-                self._park(text, f"unparseable command: {error}", None)
-                report.dead_lettered += 1
-                continue
-            ids = {"correlationId": envelope.correlationId, "commandId": envelope.commandId}
-            try:
-                decision = self.handler.handle(envelope)
-            except (DomainError, ValidationError, ValueError) as error:
-                self._park(text, f"{envelope.commandType} refused: {error}", envelope)
-                report.dead_lettered += 1
-                continue
-            except Exception as error:
-                if not final_attempt:
-                    log(
-                        logger,
-                        logging.WARNING,
-                        f"{envelope.commandType} failed, will retry: {error!r}",
-                        **ids,
-                    )
-                    failures.append(error)
-                    continue
-                self._park(text, f"failed after the last retry: {error!r}", envelope)
-                report.dead_lettered += 1
-                continue
-            report.processed += 1
-            log(
-                logger,
-                logging.INFO,
-                f"{envelope.commandType} {decision.outcome}",
-                **ids,
-                streamVersion=decision.version,
-                events=",".join(e.eventType for e in decision.events) or None,
-            )
-        if failures:
-            raise TransientFailure(f"{len(failures)} command(s) failed, first: {failures[0]!r}")
-        return report
+            raw = body.encode() if isinstance(body, str) else body
+            batch.attempt(Received(raw), self._handle)
+        return batch.done()
 
-    def _park(self, text: str, reason: str, envelope: CommandEnvelope | None) -> None:
-        correlation = envelope.correlationId if envelope else None
-        park(self.dead_letters, self.clock, "command", self.origin, text, reason, correlation)
+    def _handle(self, received: Received) -> Decision[Any]:
+        envelope = received.envelope = parse_command(received.body)
+        decision = self.handler.handle(envelope)
         log(
             logger,
-            logging.ERROR,
-            f"dead-lettered a command: {reason}",
-            correlationId=correlation,
-            commandId=envelope.commandId if envelope else None,
+            logging.INFO,
+            f"{envelope.commandType} {decision.outcome}",
+            **received.ids(),
+            streamVersion=decision.version,
+            events=",".join(e.eventType for e in decision.events) or None,
         )
+        return decision
+
+    def _park(self, received: Received, reason: str) -> None:
+        envelope = received.envelope
+        if envelope is not None:
+            reason = f"{envelope.commandType} {envelope.commandId}: {reason}"
+        park(
+            self.dead_letters,
+            self.clock,
+            "command",
+            self.origin,
+            received.body,
+            reason,
+            message_id=envelope.commandId if envelope else None,
+            correlation_id=envelope.correlationId if envelope else None,
+        )
+        log(logger, logging.ERROR, f"dead-lettered a command: {reason}", **received.ids())

@@ -6,34 +6,29 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
-
+from application.batches import BatchPolicy, BatchReport
 from application.dead_letters import park
 from application.ports import (
     CommandPublisher,
     ConcurrencyConflict,
     DeadLetterStore,
-    TransientFailure,
     ViewStore,
 )
 from application.saga_step import SagaOutcome, SagaStep, saga_event
 from application.telemetry import log
 from application.views import apply_event, apply_saga, empty_view
 from domain import codec, saga
-from domain.messages import CommandEnvelope, EventEnvelope
+from domain.errors import Unprocessable
+from domain.messages import EventEnvelope
 
 logger = logging.getLogger("quoting.orchestrator")
 
-
-@dataclass
-class BatchReport:
-    processed: int = 0
-    skipped: int = 0
-    dead_lettered: int = 0
+Document = Mapping[str, Any]
+Decided = tuple[Document, EventEnvelope, SagaOutcome]
 
 
 class Orchestrator:
@@ -50,46 +45,50 @@ class Orchestrator:
         self.dead_letters, self.clock, self.origin = dead_letters, clock, origin
 
     def process_documents(
-        self, documents: Sequence[Mapping[str, Any]], final_attempt: bool = False
+        self, documents: Sequence[Document], final_attempt: bool = False
     ) -> BatchReport:
         """Process a change-feed batch in order, then publish what it decided in one call (so
-        the publisher sends one batch per hub and key, not one per event). Poison documents
-        are parked at once; a transient failure raises after the rest of the batch was tried
-        (the trigger retries, and what succeeded is idempotent: a redelivered event's saga
-        step returns the commands it recorded), or is parked too on the final attempt."""
-        report, failures = BatchReport(), []
-        commands: list[CommandEnvelope] = []
-        decided: list[tuple[Mapping[str, Any], EventEnvelope]] = []
+        the publisher sends one batch per hub and key, not one per event), under the batch
+        policy (application/batches.py). A redelivered event is idempotent: its saga step
+        returns the commands it recorded, so retrying the batch re-publishes them."""
+        batch = BatchPolicy(final_attempt, self._park, _ids, logger)
+        decided: list[Decided] = []
         for document in documents:
             if document.get("docType") != "event":
-                report.skipped += 1  # receipts, saga streams: not domain events
+                batch.report.skipped += 1  # receipts, saga streams: not domain events
                 continue
-            try:
-                envelope = EventEnvelope.model_validate(document)
-                commands += self.advance(envelope, codec.decode(envelope)).commands
-                decided.append((document, envelope))
-                report.processed += 1
-            except (ValidationError, ValueError) as error:
-                self._park(document, f"unprocessable document: {error}")
-                report.dead_lettered += 1
-            except Exception as error:
-                if not final_attempt:
-                    failures.append(error)
-                    continue
-                self._park(document, f"failed after the last retry: {error!r}")
-                report.dead_lettered += 1
+            step = batch.attempt(document, self._decide)
+            if step is not None:
+                decided.append((document, *step))
+        self._publish(batch, decided)
+        return batch.done()
+
+    def _decide(self, document: Document) -> tuple[EventEnvelope, SagaOutcome]:
+        envelope = codec.read_event(document)
+        return envelope, self.advance(envelope, codec.decode(envelope))
+
+    def _publish(self, batch: BatchPolicy[Document], decided: list[Decided]) -> None:
         try:
-            self.publisher.publish(commands, [envelope for _, envelope in decided])
+            self.publisher.publish(
+                [c for _, _, outcome in decided for c in outcome.commands],
+                [envelope for _, envelope, _ in decided],
+            )
+            return
+        except Unprocessable:
+            pass  # one of them can never be sent, and nothing was: find it, send the rest
         except Exception as error:
-            if not final_attempt:
+            if not batch.final_attempt:
                 raise
-            for document, _ in decided:  # replaying one re-publishes what its step recorded
-                self._park(document, f"publishing failed after the last retry: {error!r}")
-            report.processed -= len(decided)
-            report.dead_lettered += len(decided)
-        if failures:
-            raise TransientFailure(f"{len(failures)} event(s) failed, first: {failures[0]!r}")
-        return report
+            for document, _, _ in decided:  # replaying one re-publishes what its step recorded
+                batch.park(document, f"publishing failed after the last retry: {error!r}")
+            batch.report.processed -= len(decided)
+            return
+        batch.report.processed -= len(decided)
+        for document, envelope, outcome in decided:
+            batch.attempt(document, partial(self._publish_one, envelope, outcome))
+
+    def _publish_one(self, envelope: EventEnvelope, outcome: SagaOutcome, _: Document) -> None:
+        self.publisher.publish(outcome.commands, [envelope])
 
     def process_event(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
         """Advance the event's saga and publish its commands and the event at once."""
@@ -101,7 +100,7 @@ class Orchestrator:
         """Advance the event's saga and project both into the quote's view; the caller
         publishes the outcome's commands and forwards the event."""
         if isinstance(event, saga.SagaEvent):
-            raise ValueError(f"{envelope.eventType} is a saga event, not a domain event")
+            raise Unprocessable(f"{envelope.eventType} is a saga event, not a domain event")
         inp = saga.SagaInput(
             envelope.eventId,
             envelope.timestamp,
@@ -166,22 +165,21 @@ class Orchestrator:
                 continue
         raise ConcurrencyConflict(f"view {quote_id} kept changing under the orchestrator")
 
-    def _park(self, document: Mapping[str, Any], reason: str) -> None:
+    def _park(self, document: Document, reason: str) -> None:
         payload = json.dumps(document, sort_keys=True, default=str)
-        correlation = document.get("correlationId")
+        event_id, correlation = document.get("eventId"), document.get("correlationId")
         park(
             self.dead_letters,
             self.clock,
             "event",
             self.origin,
-            payload,
+            payload.encode(),
             reason,
-            correlation if isinstance(correlation, str) else None,
+            message_id=event_id if isinstance(event_id, str) else None,
+            correlation_id=correlation if isinstance(correlation, str) else None,
         )
-        log(
-            logger,
-            logging.ERROR,
-            f"dead-lettered a document: {reason}",
-            correlationId=correlation,
-            documentId=document.get("id"),
-        )
+        log(logger, logging.ERROR, f"dead-lettered a document: {reason}", **_ids(document))
+
+
+def _ids(document: Document) -> dict[str, object]:
+    return {"correlationId": document.get("correlationId"), "documentId": document.get("id")}

@@ -1,36 +1,44 @@
-"""Replaying a dead letter once its cause is fixed: a command goes back to its hub, an event
-back through the orchestrator. Replays are safe to repeat (everything downstream is
-idempotent)."""
+"""Replaying a dead letter once its cause is fixed: a command is handled again (here, so the
+caller learns whether it is still refused), an event goes through the orchestrator again.
+
+A letter stays open until its message succeeds: a message still refused keeps its letter, with
+the new reason recorded on it. Replaying is safe to repeat (everything downstream is
+idempotent, and a closed letter is not replayed again).
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 
-from pydantic import ValidationError
-
+from application.commands import CommandHandler
+from application.dead_letters import MAX_REASON
 from application.orchestration import Orchestrator
-from application.ports import CommandPublisher, DeadLetter, DeadLetterStore
+from application.ports import DeadLetter, DeadLetterStore
 from domain import codec
-from domain.messages import CommandEnvelope, EventEnvelope
+from domain.errors import Unprocessable
+from domain.messages import parse_command
 
 
 class ReplayRefused(Exception):
-    """The letter still cannot be processed as it is (e.g. its payload does not parse)."""
+    """The letter's message still cannot be processed; the reason is recorded on the letter."""
+
+    def __init__(self, letter_id: str, reason: str) -> None:
+        super().__init__(f"dead letter {letter_id} is still unprocessable: {reason}")
+        self.letter_id, self.reason = letter_id, reason
 
 
 class DeadLetterDesk:
     def __init__(
         self,
         store: DeadLetterStore,
-        publisher: CommandPublisher,
+        commands: CommandHandler,
         orchestrator: Orchestrator,
         clock: Callable[[], datetime],
     ) -> None:
-        self.store, self.publisher, self.orchestrator, self.clock = (
+        self.store, self.commands, self.orchestrator, self.clock = (
             store,
-            publisher,
+            commands,
             orchestrator,
             clock,
         )
@@ -39,19 +47,24 @@ class DeadLetterDesk:
         return self.store.list(limit)
 
     def replay(self, letter_id: str) -> DeadLetter | None:
-        """Replay one letter; None if there is no such letter."""
+        """Replay one letter and close it; None if there is no such letter, the letter as it
+        is if it was closed before. ReplayRefused if its message is still Unprocessable; any
+        other failure (transient or not) propagates and leaves the letter as it was."""
         letter = self.store.get(letter_id)
-        if letter is None:
-            return None
+        if letter is None or letter.replayedAt is not None:
+            return letter
         try:
-            if letter.source == "command":
-                self.publisher.publish([CommandEnvelope.model_validate_json(letter.payload)])
-            else:
-                envelope = EventEnvelope.model_validate(json.loads(letter.payload))
-                self.orchestrator.process_event(envelope, codec.decode(envelope))
-        except (ValidationError, ValueError) as error:
-            raise ReplayRefused(
-                f"dead letter {letter_id} still cannot be processed: {error}"
-            ) from error
+            self._redeliver(letter)
+        except Unprocessable as error:
+            reason = f"refused again on replay at {self.clock().isoformat()}: {error}"
+            self.store.update_reason(letter_id, reason[:MAX_REASON])
+            raise ReplayRefused(letter_id, str(error)) from error
         self.store.mark_replayed(letter_id, self.clock())
         return self.store.get(letter_id)
+
+    def _redeliver(self, letter: DeadLetter) -> None:
+        if letter.source == "command":
+            self.commands.handle(parse_command(letter.payload))
+        else:
+            envelope = codec.parse_event(letter.payload)
+            self.orchestrator.process_event(envelope, codec.decode(envelope))

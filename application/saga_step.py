@@ -8,6 +8,7 @@ from functools import partial
 
 from application.deciding import Decider, DecisionRunner, Metadata
 from domain import codec, saga
+from domain.errors import InconsistentStream
 from domain.messages import CommandEnvelope, EventEnvelope, stream_id
 
 
@@ -42,6 +43,8 @@ class SagaStep:
 
 
 def saga_event(envelope: EventEnvelope) -> saga.SagaEvent:
+    """The saga event a saga stream stores; InconsistentStream if it holds anything else."""
     event = codec.decode(envelope)
-    assert isinstance(event, saga.SagaEvent), f"{envelope.eventType} is not a saga event"
+    if not isinstance(event, saga.SagaEvent):
+        raise InconsistentStream(f"{envelope.streamId} holds {envelope.eventType}")
     return event

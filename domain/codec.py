@@ -6,11 +6,14 @@ v2 renamed them to the seed's JSON names. v1 documents are upcast, never rewritt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from pydantic import ValidationError
 
 from domain import messages as m
 from domain import saga
+from domain.errors import Unprocessable
 
 Data = dict[str, Any]
 StoredEvent = m.DomainEvent | saga.SagaEvent
@@ -46,7 +49,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
 }
 
 
-class UnknownEventType(ValueError):
+class UnknownEventType(Unprocessable):
     """A stored type this code does not know: never retried, dead-lettered."""
 
 
@@ -64,15 +67,36 @@ def upcast(event_type: str, version: int, data: Data) -> Data:
     if version > current:
         raise UnknownEventType(f"{event_type} v{version} is newer than this code (v{current})")
     while version < current:
-        data = UPCASTERS[(event_type, version)](data)
+        try:
+            data = UPCASTERS[(event_type, version)](data)
+        except KeyError as error:  # an old document without a field its upcaster needs
+            raise Unprocessable(f"{event_type} v{version} lacks {error}") from error
         version += 1
     return data
 
 
 def decode(envelope: m.EventEnvelope) -> StoredEvent:
     """The typed event of a stored envelope, upcast to the current schema."""
-    cls = EVENT_TYPES.get(envelope.eventType, (None, 0))[0]
     data = upcast(envelope.eventType, envelope.schemaVersion, envelope.data)
-    assert cls is not None
-    event: StoredEvent = cls.model_validate(data)  # type: ignore[assignment]
+    cls = EVENT_TYPES[envelope.eventType][0]
+    try:
+        event: StoredEvent = cls.model_validate(data)  # type: ignore[assignment]
+    except ValidationError as error:
+        raise Unprocessable(f"{envelope.eventType} {envelope.eventId}: {error}") from error
     return event
+
+
+def read_event(document: Mapping[str, Any]) -> m.EventEnvelope:
+    """The envelope of a stored document (a change-feed entry); Unprocessable if it is none."""
+    try:
+        return m.EventEnvelope.model_validate(document)
+    except ValidationError as error:
+        raise Unprocessable(f"not a stored event: {error}") from error
+
+
+def parse_event(text: str) -> m.EventEnvelope:
+    """`read_event` of a document's JSON text (a parked event's payload)."""
+    try:
+        return m.EventEnvelope.model_validate_json(text)
+    except ValidationError as error:
+        raise Unprocessable(f"not a stored event: {error}") from error

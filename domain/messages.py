@@ -10,7 +10,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from domain.errors import Unprocessable
 
 # Letters, digits, ".", "_", "-"; 1-64 long; not "." or "..", which clients and proxies
 # normalise away as path segments (RFC 3986 5.2.4), so such an id could never be read back.
@@ -275,13 +277,25 @@ def make_command(
     )
 
 
+def parse_command(body: str | bytes) -> CommandEnvelope:
+    """A command envelope from its wire JSON; Unprocessable if the body is not one."""
+    try:
+        return CommandEnvelope.model_validate_json(body)
+    except ValidationError as error:
+        raise Unprocessable(f"unparseable command: {error}") from error
+
+
 def read_command(envelope: CommandEnvelope) -> Command:
-    """The typed command inside an envelope; ValueError (or ValidationError) if malformed."""
-    _, cls = COMMAND_TYPES.get(envelope.commandType, (None, None))
-    if cls is None:
-        raise ValueError(f"unknown command type {envelope.commandType!r}")
-    command: Command = cls.model_validate(envelope.data)  # type: ignore[assignment]
-    target = getattr(command, _TARGET_FIELD[command_category(envelope.commandType)])
+    """The typed command inside an envelope; Unprocessable if it is of no known type, not
+    valid, or addressed to another aggregate than its own."""
+    if envelope.commandType not in COMMAND_TYPES:
+        raise Unprocessable(f"unknown command type {envelope.commandType!r}")
+    category, cls = COMMAND_TYPES[envelope.commandType]
+    try:
+        command: Command = cls.model_validate(envelope.data)  # type: ignore[assignment]
+    except ValidationError as error:
+        raise Unprocessable(f"{envelope.commandType} is not valid: {error}") from error
+    target = getattr(command, _TARGET_FIELD[category])
     if target != envelope.aggregateId:
-        raise ValueError(f"aggregateId {envelope.aggregateId!r} does not match {target!r}")
+        raise Unprocessable(f"aggregateId {envelope.aggregateId!r} does not match {target!r}")
     return command

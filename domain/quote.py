@@ -7,7 +7,7 @@ from typing import assert_never
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import DomainError
+from domain.errors import DomainError, InconsistentStream
 from domain.messages import (
     ApproveQuote,
     CreateQuote,
@@ -79,12 +79,16 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote | None:
                 status=QuoteStatus.CREATED,
             )
         case QuoteApproved():
-            assert state is not None, "QuoteApproved before QuoteCreated"
-            return state.model_copy(update={"status": QuoteStatus.APPROVED})
+            return _created(state, event).model_copy(update={"status": QuoteStatus.APPROVED})
         case QuoteRejected():
-            assert state is not None, "QuoteRejected before QuoteCreated"
-            return state.model_copy(
+            return _created(state, event).model_copy(
                 update={"status": QuoteStatus.REJECTED, "rejectionReason": event.reason}
             )
         case _:
             assert_never(event)
+
+
+def _created(state: Quote | None, event: QuoteEvent) -> Quote:
+    if state is None:
+        raise InconsistentStream(f"quote {event.quoteId} has events before its QuoteCreated")
+    return state

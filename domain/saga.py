@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from domain.errors import InconsistentStream
 from domain.messages import (
     CancelPolicy,
     Command,
@@ -183,18 +184,23 @@ def _timed_out(state: SagaState, event: StepTimedOut, step: _Step) -> list[SagaE
     reason = f"step {event.step} passed its deadline {event.deadline.isoformat()}"
     undo: list[Command] = [step.cancel_policy(reason)]
     if event.step == UPDATE_CUSTOMER:
-        assert state.customerId is not None
-        assert state.policyId is not None
         undo.insert(
             0,
             RemoveCustomerPolicy(
-                customerId=state.customerId,
-                policyId=state.policyId,
+                customerId=_started(state, state.customerId),
+                policyId=_started(state, state.policyId),
                 quoteId=event.quoteId,
                 reason=reason,
             ),
         )
     return [step.compensate(reason, undo)]
+
+
+def _started(state: SagaState, value: str | None) -> str:
+    """A value SagaStarted records; a saga past its start without one has a broken stream."""
+    if value is None:
+        raise InconsistentStream(f"saga {state.quoteId} is {state.status} but never started")
+    return value
 
 
 class _Step:
@@ -207,8 +213,8 @@ class _Step:
         return self.state.status is SagaStatus.RUNNING and self.state.step == step
 
     def cancel_policy(self, reason: str) -> CancelPolicy:
-        assert self.state.policyId is not None
-        return CancelPolicy(policyId=self.state.policyId, quoteId=self.inp.quote_id, reason=reason)
+        policy_id = _started(self.state, self.state.policyId)
+        return CancelPolicy(policyId=policy_id, quoteId=self.inp.quote_id, reason=reason)
 
     def compensate(self, reason: str, undo: list[Command]) -> SagaEvent:
         reject = RejectQuote(quoteId=self.inp.quote_id, reason=reason)

@@ -224,8 +224,8 @@ def replay_dead_letter(req: func.HttpRequest) -> Reply:
     letter_id = route_id(req, "letterId")
     try:
         letter = services().desk.replay(letter_id)
-    except ReplayRefused as refused:
-        raise ProblemError("conflict", str(refused)) from refused
+    except ReplayRefused as refused:  # the new reason is on the letter, which stays open
+        raise ProblemError("still-unprocessable", str(refused)) from refused
     if letter is None:
         raise not_found(f"dead letter {letter_id}")
     return Reply(200, letter, letter.correlationId)

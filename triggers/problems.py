@@ -23,6 +23,7 @@ TITLES: dict[str, tuple[int, str]] = {
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "conflict": (409, "Conflict with the current state"),
+    "still-unprocessable": (409, "The message still cannot be processed"),
     "payload-too-large": (413, "The body is too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "internal-error": (500, "Internal error"),

@@ -359,26 +359,80 @@ def test_a_dead_letter_limit_out_of_range_is_a_400(functions, app_services, limi
     assert_problem(response, 400, "limit")
 
 
-def test_replaying_a_dead_letter_republishes_it_and_answers_200(functions, app_services):
-    command = make_command(RejectQuote(quoteId="Q1", reason="x"), command_id="c1",
-                           correlation_id="Q1", causation_id="t",
-                           issued_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
-    park(app_services, "L1", command.model_dump_json(), 1)
-    response = call(functions, "replay_dead_letter", "POST", "/api/deadletters/L1/replay",
-                    route={"letterId": "L1"})  # fmt: skip
-    assert response.status_code == 200
-    assert body_of(response)["replayedAt"] is not None
-    assert app_services.adapters.publisher.drain() == [command]
+def replay(functions, letter_id):
+    return call(functions, "replay_dead_letter", "POST", f"/api/deadletters/{letter_id}/replay",
+                route={"letterId": letter_id})  # fmt: skip
 
 
-def test_replaying_an_unknown_or_still_broken_dead_letter_is_404_or_409(functions, app_services):
+def deliver(app_services, command):
+    """The command as its hub's handler receives it (refused commands are parked there)."""
+    body = command if isinstance(command, bytes) else command.model_dump_json().encode()
+    app_services.inbox(command_category(json.loads(body)["commandType"])).receive([body])
+
+
+def reject_q1(command_id="reject-1"):
+    return make_command(RejectQuote(quoteId="Q1", reason="x"), command_id=command_id,
+                        correlation_id="Q1", causation_id="t",
+                        issued_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+
+
+# CreatePolicy refuses a premium of -1: built by hand, since make_command validates.
+NEGATIVE_PREMIUM = json.dumps({
+    "commandId": "create-policy-1", "commandType": "CreatePolicy", "aggregateId": "P1",
+    "correlationId": "Q1", "causationId": "t", "issuedAt": "2026-01-01T00:00:00Z",
+    "data": {"policyId": "P1", "quoteId": "Q1", "customerId": "C1", "premium": -1},
+}).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize("refused", [reject_q1(), NEGATIVE_PREMIUM], ids=["no-quote", "premium"])
+def test_replaying_a_command_still_refused_is_a_409_on_the_same_letter_with_the_new_reason(
+    functions, app_services, refused
+):
+    deliver(app_services, refused)
+    [parked] = app_services.adapters.dead_letters.list()
+    reasons = [parked.reason]
+    for _ in range(2):
+        problem = assert_problem(replay(functions, parked.id), 409, parked.id, "unprocessable")
+        assert problem["type"].endswith("/still-unprocessable")
+        [letter] = app_services.adapters.dead_letters.list()
+        assert (letter.id, letter.payload, letter.replayedAt) == (parked.id, parked.payload, None)
+        assert "refused again on replay" in letter.reason
+        reasons.append(letter.reason)
+    assert len(set(reasons)) == 3  # each refusal's reason recorded, none dropped
+    assert app_services.adapters.store.read_all(0, 10**6) == []
+
+
+def test_a_command_fixed_then_replayed_is_a_200_that_closes_its_letter_and_applies_once(
+    functions, app_services
+):
+    deliver(app_services, reject_q1())
+    [parked] = app_services.adapters.dead_letters.list()
+    app_services.quotes.create("C1", 100.0, "Q1")  # the cause is fixed
+    first = replay(functions, parked.id)
+    assert first.status_code == 200
+    replayed_at = body_of(first)["replayedAt"]
+    assert replayed_at is not None
+    again = replay(functions, parked.id)  # harmless: the letter is closed
+    assert (again.status_code, body_of(again)) == (200, body_of(first))
+    deliver(app_services, reject_q1())  # the hub redelivers the original: handled already
+    stream = app_services.adapters.store.read_stream("quote-Q1")
+    assert [e.eventType for e in stream] == ["QuoteCreated", "QuoteRejected"]
+    [letter] = app_services.adapters.dead_letters.list()
+    assert letter.replayedAt is not None
+
+
+def test_a_command_parked_again_after_a_re_serialisation_is_still_one_letter(app_services):
+    deliver(app_services, reject_q1())
+    deliver(app_services, json.dumps(json.loads(reject_q1().model_dump_json()), indent=2).encode())
+    assert len(app_services.adapters.dead_letters.list()) == 1
+
+
+def test_replaying_an_unknown_or_unparseable_dead_letter_is_404_or_409(functions, app_services):
     park(app_services, "L1", "not a command", 1)
-    unknown = call(functions, "replay_dead_letter", "POST", "/api/deadletters/L9/replay",
-                   route={"letterId": "L9"})  # fmt: skip
-    broken = call(functions, "replay_dead_letter", "POST", "/api/deadletters/L1/replay",
-                  route={"letterId": "L1"})  # fmt: skip
-    assert_problem(unknown, 404, "L9")
-    assert_problem(broken, 409, "L1")
+    assert_problem(replay(functions, "L9"), 404, "L9")
+    assert_problem(replay(functions, "L1"), 409, "L1", "unparseable")
+    [letter] = app_services.adapters.dead_letters.list()
+    assert letter.replayedAt is None
 
 
 # --- failures ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from adapters.memory import InMemoryEventStore
 from application.commands import CommandHandler
 from application.ports import ConcurrencyConflict
-from domain.errors import DomainError
+from domain.errors import DomainError, Unprocessable
 from domain.messages import ApproveQuote, CreateQuote, RejectQuote, make_command
 from tests.support.world import FakeClock
 
@@ -163,12 +163,12 @@ def test_contention_that_outlasts_the_retries_raises():
 def test_a_malformed_command_is_refused_before_any_io():
     bad = create.model_copy(update={"data": {"quoteId": "Q1"}})
     store = CountingStore(InMemoryEventStore())
-    with pytest.raises(ValueError, match="customerId"):
+    with pytest.raises(Unprocessable, match="customerId"):
         CommandHandler(store, FakeClock()).handle(bad)
     assert (store.reads, store.appends) == (0, 0)
 
 
 def test_a_command_addressed_to_another_aggregate_is_refused():
     wrong = create.model_copy(update={"aggregateId": "Q2"})
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(Unprocessable, match="does not match"):
         CommandHandler(InMemoryEventStore(), FakeClock()).handle(wrong)
