@@ -187,6 +187,35 @@ def test_a_failure_on_the_last_attempt_is_parked_rather_than_lost(app_services, 
     assert all("last retry" in letter.reason for letter in letters)
 
 
+def test_events_parked_on_the_last_attempt_replayed_once_the_hub_is_back_finish_the_saga(
+    app_services, last_attempt
+):
+    start(app_services, "Q1", "C1", 100.0)
+    driver = Driver(app_services)
+    documents = driver.new_documents()
+    real = app_services.orchestrator.publisher
+    app_services.orchestrator.publisher = FailingPublisher(real, 99)
+    orchestrate_fn(document_list(documents), last_attempt)
+    letters = {
+        json.loads(x.payload)["eventType"]: x for x in app_services.adapters.dead_letters.list()
+    }
+    assert sorted(letters) == ["QuoteApproved", "QuoteCreated"]  # the whole batch's publish
+    letter = letters["QuoteApproved"]
+    assert json.loads(letter.payload) == json.loads(json.dumps(documents[1], default=str))
+    app_services.orchestrator.publisher = real  # the hub is back
+    for parked in letters.values():
+        replayed = app_services.desk.replay(parked.id)
+        assert replayed is not None
+        assert replayed.replayedAt is not None
+    assert [c.commandType for c in real.commands] == ["CreatePolicy"]
+    assert sorted(e.eventType for e in real.events) == ["QuoteApproved", "QuoteCreated"]
+    driver.run_until_quiet()
+    assert app_services.quotes.view("Q1")["saga"]["status"] == "Completed"
+    closed = app_services.adapters.dead_letters.get(letter.id)
+    assert app_services.desk.replay(letter.id) == closed  # again: nothing more happens
+    assert real.commands == []
+
+
 def test_a_stuck_saga_times_out_and_compensates(app_services):
     start(app_services, "Q1", "C1", 100.0)
     driver = Driver(app_services)
