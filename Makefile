@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck pytest compat checkov serve bench clean
+.PHONY: demo test lint typecheck pytest compat checkov serve bench clean mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ checkov: .venv-checkov/bin/checkov
 
 compat: $(VENV)/.installed $(if $(wildcard package.json),node_modules/.installed)
 	scripts/compat.sh
+
+# Mutation testing of domain/ and application/ with the fast tiers (not part of `make test`):
+# prints the score of every file; fails under 90 % in any. Runs in a copy outside the tree.
+mutation: $(VENV)/.installed
+	PYTHON_BIN=$(abspath $(PY)) scripts/mutation.sh
 
 test: lint typecheck .venv-checkov/bin/checkov pytest compat
 
