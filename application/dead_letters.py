@@ -46,7 +46,7 @@ def park(
         source=source,
         origin=origin,
         reason=reason[:MAX_REASON],
-        payload=body.decode("utf-8", errors="replace"),
+        payload=body.decode(errors="replace"),  # UTF-8
         correlationId=correlation_id,
         receivedAt=clock(),
     )

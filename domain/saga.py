@@ -182,13 +182,14 @@ def _timed_out(state: SagaState, event: StepTimedOut, step: _Step) -> list[SagaE
     if state.status is not SagaStatus.RUNNING:
         return []
     reason = f"step {event.step} passed its deadline {event.deadline.isoformat()}"
-    undo: list[Command] = [step.cancel_policy(reason)]
+    cancel = step.cancel_policy(reason)
+    undo: list[Command] = [cancel]
     if event.step == UPDATE_CUSTOMER:
         undo.insert(
             0,
             RemoveCustomerPolicy(
                 customerId=_started(state, state.customerId),
-                policyId=_started(state, state.policyId),
+                policyId=cancel.policyId,
                 quoteId=event.quoteId,
                 reason=reason,
             ),

@@ -79,7 +79,14 @@ def test_rejecting_a_rejected_quote_again_changes_nothing():
 
 
 def test_rejecting_an_unknown_quote_is_refused_as_not_found():
-    quotes.given().when(RejectQuote(quoteId="Q1", reason="x")).then_refused("not-found")
+    quotes.given().when(RejectQuote(quoteId="Q1", reason="x")).then_refused(
+        "not-found", "quote Q1 does not exist"
+    )
+
+
+def test_a_rejected_quote_remembers_why():
+    state = quotes.given(created, approved, rejected).state
+    assert (state.status, state.rejectionReason) == ("Rejected", "underwriting")
 
 
 create_policy = CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=100.0)
@@ -133,6 +140,19 @@ def test_cancelling_a_cancelled_or_refused_policy_changes_nothing():
     refused = PolicyCreationFailed(policyId="P1", quoteId="Q1", customerId="C1", reason="r")
     policies.given(policy_created, cancelled).when(cancel).then()
     policies.given(refused).when(cancel).then()
+
+
+def test_a_policy_remembers_its_customer_and_premium_or_its_refusal_and_its_cancellation():
+    refused = PolicyCreationFailed(policyId="P1", quoteId="Q1", customerId="C1", reason="r")
+    assert policies.given(policy_created).state == policy.Policy(
+        policyId="P1", quoteId="Q1", status="Active", customerId="C1", premium=100.0
+    )
+    assert policies.given(refused).state == policy.Policy(
+        policyId="P1", quoteId="Q1", status="Refused", customerId="C1"
+    )
+    assert policies.given(policy_created, cancelled).state == policy.Policy(
+        policyId="P1", quoteId="Q1", status="Cancelled", customerId="C1", premium=100.0
+    )
 
 
 def update(policy_id: str) -> UpdateCustomerPolicyCount:

@@ -145,7 +145,10 @@ def test_an_unsendable_message_is_found_by_publishing_one_document_at_a_time():
     world.orchestrator.publisher = publisher = RefusingPublisher(world.publisher, "Q2")
     report = world.orchestrator.process_documents(documents)
     assert (report.processed, report.dead_lettered, publisher.calls) == (2, 1, 4)
-    assert sorted(c.correlationId for c in world.publisher.commands) == ["Q1", "Q3"]
+    sent = sorted((c.correlationId, c.commandType) for c in world.publisher.commands)
+    assert sent == [("Q1", "CreatePolicy"), ("Q3", "CreatePolicy")]
+    forwarded = [(e.correlationId, e.eventType) for e in world.publisher.events]
+    assert forwarded == [("Q1", "QuoteApproved"), ("Q3", "QuoteApproved")]
     [letter] = world.dead_letters.list()
     assert (letter.correlationId, letter.reason) == ("Q2", "a command of Q2 is too large")
     assert letter.payload == json.dumps(documents[1], sort_keys=True)

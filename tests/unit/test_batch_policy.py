@@ -164,14 +164,15 @@ def test_the_orchestrator_processes_retries_or_parks_by_error_kind_attempt_and_p
         clock,
         origin="events",
     )
-    documents = [{"id": "receipt:x", "docType": "receipt"}, *approvals(clock)]
+    receipts = [{"id": f"receipt:{i}", "docType": "receipt"} for i in range(2)]
+    documents = [receipts[0], *approvals(clock), receipts[1]]
 
     verdict, report = deliver(orchestrator.process_documents, documents, attempt)
 
     outcome = expected(kind, attempt)
     assert (verdict == "retried") is (outcome == "retried")
     parked = 1 if outcome == "parked" else 0
-    assert (report.processed, report.dead_lettered, report.skipped) == (3, parked, 1)
+    assert (report.processed, report.dead_lettered, report.skipped) == (3, parked, 2)
     published = sorted(c.correlationId for c in publisher.commands)
     assert published == [f"Q{i}" for i in range(4) if i != bad]  # the others' steps were sent
     assert [e.correlationId for e in publisher.events] == [f"Q{i}" for i in range(4) if i != bad]
@@ -180,3 +181,9 @@ def test_the_orchestrator_processes_retries_or_parks_by_error_kind_attempt_and_p
         check_letter(letters.list(), kind, attempt, error, json.dumps(bad_document, sort_keys=True))
     else:
         assert letters.list() == []
+
+
+def test_a_batch_to_retry_names_how_many_failed_and_the_first_failure():
+    retry = RetryBatch(BatchReport(), [TransientFailure("down"), KeyError("k")])
+    assert str(retry) == "2 message(s) failed, first: TransientFailure('down')"
+    assert (retry.report, len(retry.failures)) == (BatchReport(), 2)

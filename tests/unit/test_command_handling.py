@@ -172,3 +172,74 @@ def test_a_command_addressed_to_another_aggregate_is_refused():
     wrong = create.model_copy(update={"aggregateId": "Q2"})
     with pytest.raises(Unprocessable, match="does not match"):
         CommandHandler(InMemoryEventStore(), FakeClock()).handle(wrong)
+
+
+def test_contention_is_tried_eight_times_before_it_is_given_up():
+    store = CountingStore(AlwaysConflicting())
+    with pytest.raises(ConcurrencyConflict, match="after 8 tries"):
+        CommandHandler(store, FakeClock()).handle(create)
+    assert store.appends == 8
+
+
+def test_a_command_that_changes_nothing_is_decided_unchanged_at_the_current_version():
+    handler = CommandHandler(InMemoryEventStore(), FakeClock())
+    handler.handle(create)
+    again = handler.handle(command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "c2"))
+    assert (again.outcome, again.version, again.events) == ("unchanged", 1, ())
+    assert again.state.status == "Created"
+
+
+def test_a_refusal_from_a_cold_cache_is_believed_after_one_read():
+    store = CountingStore(InMemoryEventStore())
+    with pytest.raises(DomainError, match="does not exist"):
+        CommandHandler(store, FakeClock()).handle(approve)
+    assert (store.reads, store.appends) == (1, 0)
+
+
+def test_a_redelivered_command_answers_with_the_streams_fresh_state_and_version():
+    from application.commands import Rules
+    from domain.customer import Customer, CustomerRules
+    from domain.messages import UpdateCustomerPolicyCount
+
+    store, rules = InMemoryEventStore(), Rules(customers=CustomerRules(max_active_policies=0))
+    update = command(UpdateCustomerPolicyCount(customerId="C1", policyId="P1", quoteId="Q1"), "u1")
+    CommandHandler(store, FakeClock(), rules).handle(update)
+    again = CommandHandler(store, FakeClock(), rules).handle(update)
+    assert (again.outcome, again.version, again.state) == (
+        "already-handled",
+        1,
+        Customer(customerId="C1"),
+    )
+
+
+def test_the_state_cache_keeps_the_most_recently_used_streams_up_to_its_size():
+    from application.deciding import DecisionRunner
+
+    store = CountingStore(InMemoryEventStore())
+    handler = CommandHandler(store, FakeClock())
+    handler.runner = DecisionRunner(store, FakeClock(), cache_size=2)
+    for quote_id in ("QA", "QB"):
+        handler.handle(command(CreateQuote(quoteId=quote_id, customerId="C1", premium=1), quote_id))
+    handler.handle(command(ApproveQuote(quoteId="QA"), "approve-QA"))  # QA used last: kept
+    handler.handle(command(CreateQuote(quoteId="QC", customerId="C1", premium=1), "QC"))
+    reads = store.reads
+    for quote_id in ("QA", "QC"):  # cached: decided without a read
+        handler.handle(command(RejectQuote(quoteId=quote_id, reason="r"), f"reject-{quote_id}"))
+    assert store.reads == reads
+    handler.handle(command(RejectQuote(quoteId="QB", reason="r"), "reject-QB"))
+    assert store.reads == reads + 1  # QB, the least recently used, was evicted
+
+
+def test_a_cached_state_is_replaced_by_a_newer_one_or_a_fresh_read_never_by_an_older_one():
+    from application.deciding import DecisionRunner
+
+    runner = DecisionRunner(InMemoryEventStore(), FakeClock(), cache_size=1)
+    runner._remember("s", "v2", 2)
+    runner._remember("s", "v1", 1)
+    assert runner._cached("s") == ("v2", 2)
+    runner._remember("s", "v3", 3)
+    assert runner._cached("s") == ("v3", 3)
+    runner._remember("s", "read", 1, replace=True)  # a fresh read is the truth
+    assert runner._cached("s") == ("read", 1)
+    runner._remember("t", "other", 1)
+    assert (runner._cached("s"), runner._cached("t")) == (None, ("other", 1))

@@ -94,4 +94,4 @@ def test_a_replay_still_refused_records_the_new_reason_on_the_open_letter():
 
 def test_replaying_an_unknown_letter_finds_none():
     assert desk_of(World()).replay("L404") is None
-    assert desk_of(World()).list() == []
+    assert desk_of(World()).list(10) == []

@@ -86,8 +86,9 @@ def test_a_refused_policy_rejects_the_quote_then_compensates():
     state, events = run(approved, policy_failed)
     assert commands(events[1:]) == ["RejectQuote"]
     assert state.status is SagaStatus.COMPENSATING
-    state, _ = run(approved, policy_failed, quote_rejected)
+    state, events = run(approved, policy_failed, quote_rejected)
     assert state.status is SagaStatus.COMPENSATED
+    assert events[-1].reason == "too big"
 
 
 def test_a_refused_customer_update_cancels_the_policy_and_rejects_the_quote():
@@ -140,7 +141,14 @@ def test_a_late_policy_after_compensation_without_a_cancel_is_cancelled():
     events = saga.decide(state, policy_created)
     assert [type(e) for e in events] == [saga.SagaLateEventCompensated]
     assert commands(events) == ["CancelPolicy"]
+    [late] = events
+    assert (late.step, late.deadline, late.triggerType) == (state.step, state.deadline,
+                                                           "PolicyCreated")  # fmt: skip
+    assert late.commands[0].data["reason"] == "policy created after the saga began compensating"
     assert reduce(saga.evolve, events, state).status is SagaStatus.COMPENSATED
+    while_compensating, _ = run(approved, policy_failed)
+    [late] = saga.decide(while_compensating, policy_created)
+    assert (late.step, late.deadline) == ("RejectQuote", while_compensating.deadline)
 
 
 def test_a_late_policy_after_a_compensation_that_cancelled_it_needs_nothing():
@@ -171,6 +179,9 @@ def test_a_stale_time_out_is_ignored():
     assert saga.decide(state, stale) == []
     state, _ = run(approved, policy_created, customer_updated)
     assert saga.decide(state, stale) == []
+    state, _ = run(approved)  # the same step, but an earlier deadline than the saga's
+    earlier = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=4), T0 + timedelta(6))
+    assert saga.decide(state, earlier) == []
 
 
 def test_a_time_out_while_compensating_sends_the_same_commands_again():
@@ -180,6 +191,7 @@ def test_a_time_out_while_compensating_sends_the_same_commands_again():
     [again] = saga.decide(state, retry)
     assert isinstance(again, saga.SagaCompensationRetried)
     assert again.commands == events[1].commands
+    assert again.reason == "RejectQuote timed out; retrying"
     assert again.deadline == state.deadline + timedelta(minutes=5)
 
 
@@ -195,5 +207,31 @@ def test_the_same_time_out_twice_is_one_input():
     assert a.input_id == b.input_id
 
 
+def test_time_outs_of_another_quote_step_or_deadline_are_other_inputs():
+    deadline = T0 + timedelta(minutes=5)
+    ids = {
+        timeout_input(quote_id, step, at, T0).input_id
+        for quote_id, step, at in [
+            ("Q1", "CreatePolicy", deadline),
+            ("Q2", "CreatePolicy", deadline),
+            ("Q1", "RejectQuote", deadline),
+            ("Q1", "CreatePolicy", deadline + timedelta(seconds=1)),
+        ]
+    }
+    assert len(ids) == 4
+
+
 def test_one_policy_id_per_quote():
     assert policy_id_for("Q1") == policy_id_for("Q1") != policy_id_for("Q2")
+
+
+def test_derived_ids_never_change_so_workers_of_two_versions_agree():
+    deadline = T0 + timedelta(minutes=5)
+    assert policy_id_for("Q1") == "521e516a-1902-57ac-900f-26e448c7c44b"
+    timeout = timeout_input("Q1", "CreatePolicy", deadline, T0)
+    assert timeout.input_id == "0b946754-230f-55b6-b956-791a7e6a7fda"
+
+
+def test_the_commands_of_a_saga_step_have_ids_that_never_change():
+    _, events = run(approved)
+    assert events[0].commands[0].commandId == "85650eee-1f57-5d64-a5c9-c40bb26616fe"

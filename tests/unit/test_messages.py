@@ -1,0 +1,79 @@
+"""The wire and storage rules of messages that the handlers do not show on their own."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from adapters.memory import InMemoryEventStore
+from application.commands import CommandHandler, Rules
+from application.streams import check_batch
+from domain import codec
+from domain.messages import (
+    CreatePolicy,
+    CreateQuote,
+    EventEnvelope,
+    command_category,
+    make_command,
+    split_stream_id,
+)
+from domain.policy import UnderwritingRules
+from domain.saga_events import SagaStarted, SagaStatus
+from tests.support.world import FakeClock
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_an_infinite_premium_is_refused_as_not_finite():
+    with pytest.raises(ValidationError, match="must be a finite number"):
+        CreateQuote(quoteId="Q1", customerId="C1", premium=math.inf)
+
+
+def test_unknown_stream_ids_and_command_types_are_named_in_the_error():
+    assert split_stream_id("policy-P-1") == ("policy", "P-1")
+    with pytest.raises(ValueError, match="not a stream id: 'invoice-1'"):
+        split_stream_id("invoice-1")
+    with pytest.raises(ValueError, match="unknown command type 'Nope'"):
+        command_category("Nope")
+
+
+def test_a_stored_saga_event_holds_json_not_python_objects():
+    started = SagaStarted(quoteId="Q1", triggerId="t", triggerType="QuoteApproved",
+                          status=SagaStatus.RUNNING, step="CreatePolicy", deadline=T0,
+                          customerId="C1", premium=1.0, policyId="P1")  # fmt: skip
+    name, version, data = codec.encode(started)
+    assert (name, version, data["deadline"], data["status"]) == (
+        "SagaStarted", 1, "2026-01-01T00:00:00Z", "Running",
+    )  # fmt: skip
+
+
+def envelope(stream: str, sequence: int, event_id: str = "e") -> EventEnvelope:
+    return EventEnvelope(id=f"{stream}:{sequence:010d}", streamId=stream, sequenceNumber=sequence,
+                         eventId=event_id, eventType="QuoteCreated", schemaVersion=2,
+                         timestamp=T0, correlationId="Q1", causationId="c", data={})  # fmt: skip
+
+
+def test_a_batch_breaking_the_stream_rules_is_refused_with_the_rule_it_breaks():
+    check_batch("quote-Q1", 0, [envelope("quote-Q1", 1)])
+    cases = [
+        ([], "an append needs at least one event"),
+        ([envelope("quote-Q2", 1, "e7")], "event e7 belongs to quote-Q2, not quote-Q1"),
+        ([envelope("quote-Q1", 2, "e8")], "event e8 has sequence 2, expected 1"),
+    ]
+    for events, message in cases:
+        with pytest.raises(ValueError, match=message):
+            check_batch("quote-Q1", 0, events)
+
+
+def test_the_underwriting_rules_of_a_deployment_reach_the_policy():
+    handler = CommandHandler(InMemoryEventStore(), FakeClock(), Rules(UnderwritingRules(50)))
+    create = make_command(CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=99),
+                          command_id="c1", correlation_id="Q1", causation_id="t",
+                          issued_at=T0)  # fmt: skip
+    [event] = handler.handle(create).events
+    assert event.eventType == "PolicyCreationFailed"

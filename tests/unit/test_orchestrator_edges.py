@@ -1,0 +1,162 @@
+"""The orchestrator beyond the batch table: what its parked letters and log lines hold, the
+trace it passes on, time-outs, and the view it projects under contention."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.memory import InMemoryEventStore, InMemoryViewStore
+from application.commands import Rules
+from application.dead_letters import letter_id
+from application.ports import ConcurrencyConflict
+from application.replay import DeadLetterDesk
+from domain.customer import CustomerRules
+from domain.errors import Unprocessable
+from tests.support.world import World
+
+pytestmark = pytest.mark.unit
+
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def approved(world: World, quote_id: str, traceparent: str | None = None) -> dict:
+    world.quotes.create("C1", 100.0, quote_id)
+    world.quotes.approve(quote_id, traceparent)
+    return next(
+        e.to_document()
+        for _, e in world.store.read_all()
+        if e.eventType == "QuoteApproved" and e.correlationId == quote_id
+    )
+
+
+def test_the_saga_passes_the_events_trace_on_to_its_commands():
+    world = World()
+    world.orchestrator.process_documents([approved(world, "Q1", TRACE)])
+    [create_policy] = world.publisher.commands
+    assert create_policy.traceparent == TRACE
+
+
+def test_a_parked_document_is_logged_with_its_ids_and_known_by_raw_bytes_without_an_event_id(
+    caplog,
+):
+    world = World()
+    odd = {"docType": "event", "id": "quote-Q1:x", "eventId": 7, "correlationId": 8,
+           "at": datetime(2026, 1, 1, tzinfo=UTC)}  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
+        report = world.orchestrator.process_documents([odd])
+    assert (report.processed, report.dead_lettered) == (0, 1)
+    [letter] = world.dead_letters.list()
+    payload = json.dumps(odd, sort_keys=True, default=str)
+    assert (letter.payload, letter.correlationId, letter.origin) == (payload, None, "events")
+    assert letter.id == letter_id("event", "events", None, payload.encode())
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.custom_dimensions == {"correlationId": 8, "documentId": "quote-Q1:x"}
+
+
+def test_a_compensation_logs_every_command_it_issues(caplog):
+    world = World(rules=Rules(customers=CustomerRules(max_active_policies=0)))
+    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.approve("Q1")
+    with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
+        world.pump(random.Random(1), redeliver=0.0)
+    logged = [r.custom_dimensions.get("commands", "") for r in caplog.records]
+    [both] = [c for c in logged if "," in c]
+    cancel, reject = both.split(",")
+    assert (cancel.split(":")[0], reject.split(":")[0]) == ("CancelPolicy", "RejectQuote")
+    assert world.saga_status("Q1") == "Compensated"
+
+
+def test_every_saga_past_its_deadline_is_timed_out_and_counted_once(caplog):
+    world = World()
+    for quote_id in ("Q1", "Q2"):
+        world.orchestrator.process_documents([approved(world, quote_id)])
+    world.publisher.drain()  # both CreatePolicy commands are lost
+    later = world.clock.now + timedelta(minutes=6)
+    with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
+        assert world.orchestrator.expire(later) == 2
+    assert sorted(c.commandType for c in world.publisher.commands) == [
+        "CancelPolicy", "CancelPolicy", "RejectQuote", "RejectQuote",
+    ]  # fmt: skip
+    warnings = [r.custom_dimensions for r in caplog.records if r.levelno == logging.WARNING]
+    assert sorted(w["correlationId"] for w in warnings) == ["Q1", "Q2"]
+    assert {w["sagaStatus"] for w in warnings} == {"Compensating"}
+    assert world.orchestrator.expire(later) == 0  # compensating now, with a new deadline
+
+
+class StickyStore:
+    """Refuses appends to saga streams (as BatchTooLarge would) until `fixed`."""
+
+    def __init__(self, inner: InMemoryEventStore) -> None:
+        self.inner, self.fixed = inner, False
+
+    def read_stream(self, stream_id, after=0):
+        return self.inner.read_stream(stream_id, after)
+
+    def append(self, stream_id, expected_version, events, command_id):
+        if stream_id.startswith("saga-") and not self.fixed:
+            raise Unprocessable("the saga's events do not fit")
+        return self.inner.append(stream_id, expected_version, events, command_id)
+
+
+def test_an_event_parked_before_its_saga_step_was_recorded_is_decided_on_replay():
+    world = World()
+    document = approved(world, "Q1")
+    world.orchestrator.saga.runner.store = store = StickyStore(world.store)
+    world.orchestrator.process_documents([document])
+    [letter] = world.dead_letters.list()
+    assert letter.reason == "the saga's events do not fit"
+    store.fixed = True
+    desk = DeadLetterDesk(world.dead_letters, world.commands, world.orchestrator, world.clock)
+    assert desk.replay(letter.id).replayedAt is not None
+    [create_policy] = world.publisher.commands
+    assert create_policy.commandType == "CreatePolicy"
+    assert world.saga_status("Q1") == "Running"
+
+
+class ContendedViews(InMemoryViewStore):
+    """Another writer changes the view before each of the first `conflicts` saves."""
+
+    def __init__(self, conflicts: int) -> None:
+        super().__init__()
+        self.conflicts, self.saves = conflicts, 0
+
+    def save(self, document, etag):
+        self.saves += 1
+        if self.saves <= self.conflicts:
+            raise ConcurrencyConflict("changed meanwhile")
+        super().save(document, etag)
+
+
+def test_a_view_write_that_conflicts_is_tried_again_up_to_eight_times():
+    world = World()
+    document = approved(world, "Q1")
+    world.orchestrator.views = views = ContendedViews(conflicts=7)
+    world.orchestrator.process_documents([document])
+    assert views.saves == 8
+    assert views.get("Q1").document["saga"]["status"] == "Running"
+    again = World()
+    again.orchestrator.views = ContendedViews(conflicts=8)
+    with pytest.raises(ConcurrencyConflict, match="view Q1 kept changing under the orch"):
+        again.orchestrator.process_event(*_decoded(approved(again, "Q1")))
+
+
+def _decoded(document: dict):
+    from domain import codec
+
+    envelope = codec.read_event(document)
+    return envelope, codec.decode(envelope)
+
+
+def test_projecting_an_event_again_writes_nothing():
+    world = World()
+    document = approved(world, "Q1")
+    world.orchestrator.views = views = ContendedViews(conflicts=0)
+    world.orchestrator.process_documents([document])
+    saves = views.saves
+    world.orchestrator.process_documents([document])  # redelivered
+    assert views.saves == saves

@@ -1,0 +1,71 @@
+"""What the HTTP API's service answers: a quote before and after its saga is projected, and
+command ids that derive from the request (so a retried request is the same command)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from application.deciding import DecisionRunner
+from application.saga_step import SagaStep
+from domain import saga
+from tests.support.world import World
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_quote_not_yet_projected_is_shown_from_its_stream_without_saga_or_timeline():
+    world = World()
+    world.quotes.create("C1", 100.0, "Q1")
+    assert world.quotes.view("Q1") == {
+        "id": "Q1",
+        "quote": {"policyId": None, "quoteId": "Q1", "customerId": "C1", "premium": 100.0,
+                  "status": "Created", "rejectionReason": None},
+        "saga": None,
+        "timeline": [],
+    }  # fmt: skip
+
+
+def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_the_real_one():
+    world = World()
+    world.quotes.create("C1", 100.0, "Q1")
+    pending = world.quotes.approve("Q1")["saga"]
+    assert pending == {"status": "Running", "step": "CreatePolicy", "projected": False}
+    world.orchestrator.process_documents([e.to_document() for _, e in world.store.read_all()])
+    projected = world.quotes.view("Q1")["saga"]
+    assert (projected["status"], projected["step"], projected["projected"]) == (
+        "Running", "CreatePolicy", True,
+    )  # fmt: skip
+
+
+def test_a_requests_command_id_never_changes_so_a_retry_on_another_version_is_a_repeat():
+    world = World()
+    world.quotes.create("C1", 100.0, "Q1")
+    [created] = world.store.read_stream("quote-Q1")
+    assert created.causationId == "8bad052e-066d-584c-8994-e421aec5ba95"
+
+
+class CountingStore:
+    def __init__(self, inner) -> None:
+        self.inner, self.reads = inner, 0
+
+    def read_stream(self, stream_id, after=0):
+        self.reads += 1
+        return self.inner.read_stream(stream_id, after)
+
+    def append(self, *args):
+        return self.inner.append(*args)
+
+
+def test_a_saga_step_uses_the_deployments_timeout_and_reads_its_stream_once():
+    world = World()
+    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.approve("Q1")
+    store = CountingStore(world.store)
+    step = SagaStep(DecisionRunner(store, world.clock), saga.SagaRules(timedelta(seconds=30)))
+    world.orchestrator.saga = step
+    [approved] = [e for _, e in world.store.read_all() if e.eventType == "QuoteApproved"]
+    outcome = world.orchestrator.process_event(approved, world.decoded("quote-Q1")[1])
+    assert outcome.state.deadline == approved.timestamp + timedelta(seconds=30)
+    assert store.reads == 1  # the cold load; what it appended is not read back
