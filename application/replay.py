@@ -43,7 +43,7 @@ class DeadLetterDesk:
             clock,
         )
 
-    def list(self, limit: int) -> list[DeadLetter]:
+    def list(self, limit: int = 100) -> list[DeadLetter]:
         return self.store.list(limit)
 
     def replay(self, letter_id: str) -> DeadLetter | None:

@@ -94,4 +94,10 @@ def test_a_replay_still_refused_records_the_new_reason_on_the_open_letter():
 
 def test_replaying_an_unknown_letter_finds_none():
     assert desk_of(World()).replay("L404") is None
-    assert desk_of(World()).list(10) == []
+
+
+def test_the_desk_lists_the_most_recent_hundred_letters_unless_asked_for_another_number():
+    world = World()
+    world.inbox.receive([f"not a command {i}" for i in range(101)])
+    assert len(desk_of(world).list()) == 100
+    assert len(desk_of(world).list(101)) == 101
