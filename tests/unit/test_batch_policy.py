@@ -72,12 +72,12 @@ class FailingStore:
         return self.inner.append(stream_id, expected_version, events, command_id)
 
 
-def deliver(receive, batch, attempt: str) -> tuple[str, BatchReport]:
+def deliver(receive, batch, attempt: str) -> tuple[str, BatchReport, list[Exception]]:
     final = is_final_attempt(Context(Retry(ATTEMPTS[attempt])))
     try:
-        return "parked-or-processed", receive(batch, final_attempt=final)
+        return "parked-or-processed", receive(batch, final_attempt=final), []
     except RetryBatch as retry:  # a TransientFailure: what makes the trigger retry
-        return "retried", retry.report
+        return "retried", retry.report, retry.failures
 
 
 def check_letter(letters, kind: str, attempt: str, error: Exception, payload: str) -> None:
@@ -112,10 +112,11 @@ def test_the_inbox_processes_retries_or_parks_by_error_kind_attempt_and_position
         for i in range(4)
     ]
 
-    verdict, report = deliver(inbox.receive, bodies, attempt)
+    verdict, report, failures = deliver(inbox.receive, bodies, attempt)
 
     outcome = expected(kind, attempt)
     assert (verdict == "retried") is (outcome == "retried")
+    assert failures == ([error] if outcome == "retried" else [])
     parked = 1 if outcome == "parked" else 0
     assert (report.processed, report.dead_lettered, report.skipped) == (3, parked, 0)
     for i in range(4):  # every other message, before and after the bad one, was handled
@@ -167,10 +168,11 @@ def test_the_orchestrator_processes_retries_or_parks_by_error_kind_attempt_and_p
     receipts = [{"id": f"receipt:{i}", "docType": "receipt"} for i in range(2)]
     documents = [receipts[0], *approvals(clock), receipts[1]]
 
-    verdict, report = deliver(orchestrator.process_documents, documents, attempt)
+    verdict, report, failures = deliver(orchestrator.process_documents, documents, attempt)
 
     outcome = expected(kind, attempt)
     assert (verdict == "retried") is (outcome == "retried")
+    assert failures == ([error] if outcome == "retried" else [])
     parked = 1 if outcome == "parked" else 0
     assert (report.processed, report.dead_lettered, report.skipped) == (3, parked, 2)
     published = sorted(c.correlationId for c in publisher.commands)

@@ -243,3 +243,40 @@ def test_a_cached_state_is_replaced_by_a_newer_one_or_a_fresh_read_never_by_an_o
     assert runner._cached("s") == ("read", 1)
     runner._remember("t", "other", 1)
     assert (runner._cached("s"), runner._cached("t")) == (None, ("other", 1))
+
+
+class RivalFirst(CountingStore):
+    """Runs `rival` (another writer) just before this store's first append."""
+
+    def __init__(self, inner, rival) -> None:
+        super().__init__(inner)
+        self.rival = rival
+
+    def append(self, stream_id, expected_version, events, command_id):
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            rival()
+        return super().append(stream_id, expected_version, events, command_id)
+
+
+def test_a_refusal_decided_after_a_conflict_is_believed_from_the_read_that_followed_it():
+    inner = InMemoryEventStore()
+    CommandHandler(inner, FakeClock()).handle(create)
+    store = RivalFirst(inner, lambda: CommandHandler(inner, FakeClock()).handle(reject))
+    with pytest.raises(DomainError, match="rejected"):
+        CommandHandler(store, FakeClock()).handle(approve)
+    assert (store.reads, store.appends) == (2, 1)  # no third read to check the second
+
+
+def test_a_fresh_read_replaces_a_cached_state_that_ran_ahead_of_the_store():
+    store = CountingStore(InMemoryEventStore())
+    handler = CommandHandler(store, FakeClock())
+    handler.handle(create)
+    store.inner._streams.clear()  # rolled back, as in the test above
+    store.inner._receipts.clear()
+    for attempt in ("approve-a", "approve-b"):
+        appends = store.appends
+        with pytest.raises(DomainError, match="does not exist"):
+            handler.handle(command(ApproveQuote(quoteId="Q1"), attempt))
+        # the first learns from a failed append; the second decides from the corrected cache
+        assert store.appends - appends == (1 if attempt == "approve-a" else 0)

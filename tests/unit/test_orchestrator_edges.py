@@ -39,6 +39,7 @@ def test_the_saga_passes_the_events_trace_on_to_its_commands():
     world.orchestrator.process_documents([approved(world, "Q1", TRACE)])
     [create_policy] = world.publisher.commands
     assert create_policy.traceparent == TRACE
+    assert [e.traceparent for e in world.store.read_stream("saga-Q1")] == [TRACE]
 
 
 def test_a_parked_document_is_logged_with_its_ids_and_known_by_raw_bytes_without_an_event_id(

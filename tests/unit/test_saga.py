@@ -68,6 +68,9 @@ def test_an_approved_quote_starts_the_saga_by_asking_for_a_policy():
     assert [type(e) for e in events] == [saga.SagaStarted]
     assert commands(events) == ["CreatePolicy"]
     assert (state.status, state.step) == (SagaStatus.RUNNING, "CreatePolicy")
+    assert (state.quoteId, state.customerId, state.premium, state.policyId) == (
+        "Q1", "C1", 100, POLICY,
+    )  # fmt: skip
     assert state.deadline == T0 + timedelta(minutes=5)
     [command] = events[0].commands
     assert command.aggregateId == POLICY
@@ -147,7 +150,7 @@ def test_a_late_policy_after_compensation_without_a_cancel_is_cancelled():
     assert late.commands[0].data["reason"] == "policy created after the saga began compensating"
     assert reduce(saga.evolve, events, state).status is SagaStatus.COMPENSATED
     while_compensating, _ = run(approved, policy_failed)
-    [late] = saga.decide(while_compensating, policy_created)
+    [late] = saga.decide(while_compensating, inp(policy_created.payload, "e-policy-late", 3))
     assert (late.step, late.deadline) == ("RejectQuote", while_compensating.deadline)
 
 
