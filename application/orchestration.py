@@ -129,7 +129,18 @@ class Orchestrator:
         for view in self.views.due(now):
             deadline = datetime.fromisoformat(view["saga"]["deadline"])
             inp = saga.timeout_input(view["id"], view["saga"]["step"], deadline, now)
-            outcome = self.saga.advance(inp)
+            try:
+                outcome = self.saga.advance(inp)
+            except Unprocessable as error:
+                # A saga that can never be timed out (its stream contradicts itself) must not
+                # hold back the sagas due after it; it stays due, so every tick reports it.
+                log(
+                    logger,
+                    logging.ERROR,
+                    f"saga cannot time out: {error}",
+                    correlationId=view["id"],
+                )
+                continue
             self.publisher.publish(outcome.commands)
             self._project(view["id"], [], outcome)
             log(

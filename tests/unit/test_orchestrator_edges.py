@@ -16,7 +16,7 @@ from application.dead_letters import letter_id
 from application.ports import ConcurrencyConflict
 from application.replay import DeadLetterDesk
 from domain.customer import CustomerRules
-from domain.errors import Unprocessable
+from domain.errors import InconsistentStream, Unprocessable
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -161,3 +161,37 @@ def test_projecting_an_event_again_writes_nothing():
     saves = views.saves
     world.orchestrator.process_documents([document])  # redelivered
     assert views.saves == saves
+
+
+class BrokenSagaStore:
+    """A saga stream that can no longer be decided on (as an inconsistent one cannot)."""
+
+    def __init__(self, inner: InMemoryEventStore, stream: str) -> None:
+        self.inner, self.stream = inner, stream
+
+    def read_stream(self, stream_id, after=0):
+        return self.inner.read_stream(stream_id, after)
+
+    def append(self, stream_id, expected_version, events, command_id):
+        if stream_id == self.stream:
+            raise InconsistentStream(f"{stream_id} contradicts itself")
+        return self.inner.append(stream_id, expected_version, events, command_id)
+
+
+def test_a_saga_that_can_never_time_out_is_reported_and_does_not_hold_back_the_others(caplog):
+    world = World()
+    for quote_id in ("Q1", "Q2"):
+        world.orchestrator.process_documents([approved(world, quote_id)])
+    world.publisher.drain()
+    world.orchestrator.saga.runner.store = BrokenSagaStore(world.store, "saga-Q1")
+    later = world.clock.now + timedelta(minutes=6)
+    with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
+        assert world.orchestrator.expire(later) == 1
+    assert {c.correlationId for c in world.publisher.commands} == {"Q2"}
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.custom_dimensions == {"correlationId": "Q1"}
+    assert error.getMessage() == (
+        "saga cannot time out: saga-Q1 contradicts itself correlationId=Q1"
+    )  # the reason is the line's content: an operator reads it there
+    assert world.saga_status("Q1") == "Running"  # still due: the next tick reports it again
+    assert [v["id"] for v in world.views.due(later)] == ["Q1"]
