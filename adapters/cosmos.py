@@ -105,7 +105,7 @@ class CosmosEventStore:
     ) -> AppendOutcome:
         check_batch(stream_id, expected_version, events)
         if not command_id or _FORBIDDEN_ID_CHARS & set(command_id):
-            raise ValueError(f"command id {command_id!r} cannot be part of a Cosmos DB id")
+            raise Unprocessable(f"command id {command_id!r} cannot be part of a Cosmos DB id")
         if len(events) + 2 > MAX_BATCH_OPERATIONS:
             raise BatchTooLarge(
                 f"{len(events)} events, a receipt and a version check exceed the "

@@ -14,6 +14,7 @@ from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
 from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
 from bootstrap import Settings
+from domain.errors import Unprocessable
 from tests.support.builders import batch, event
 from tests.support.cosmos_server import CosmosAccount
 
@@ -126,6 +127,13 @@ def test_a_command_with_more_events_than_one_batch_holds_is_refused_whole(store,
         store.append(stream, 98, batch(stream, 98, 99), "cmd-too-big")
 
     assert len(store.read_stream(stream)) == 98
+
+
+@pytest.mark.parametrize("command_id", ["a/b", "a\\b", "a?b", "a#b", ""])
+def test_a_command_id_cosmos_cannot_hold_in_an_id_is_unprocessable(store, stream, command_id):
+    with pytest.raises(Unprocessable, match="cannot be part of a Cosmos DB id"):
+        store.append(stream, 0, batch(stream, 0, 1), command_id)
+    assert store.read_stream(stream) == []
 
 
 def _heavy(stream: str, after: int, count: int, size: int) -> list:
