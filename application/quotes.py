@@ -12,6 +12,7 @@ from typing import Any
 from application.commands import CommandHandler
 from application.ports import ViewStore
 from domain.customer import Customer
+from domain.errors import Unprocessable
 from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
 from domain.quote import Quote, QuoteStatus
 from domain.saga import CREATE_POLICY, SagaStatus
@@ -56,13 +57,22 @@ class QuoteService:
         return self._present(self._stored_view(quote_id) or self._fresh_view(state), state)
 
     def view(self, quote_id: str) -> dict[str, Any] | None:
-        """The quote's read model (eventually consistent with its streams); until the
-        orchestrator has projected it, the quote itself."""
+        """The quote's read model (eventually consistent with its streams). Until the
+        orchestrator has projected its saga, the quote's own state is overlaid, so an approval
+        shows at once (`saga.projected` False). A stream holding an event this code cannot
+        read leaves the read model as it stands; with no read model either, Unprocessable."""
         stored = self._stored_view(quote_id)
-        if stored is not None:
+        if stored is not None and stored["saga"]:
             return self._present(stored)
-        quote: Quote | None = self.commands.state_of("quote", quote_id)
-        return self._present(self._fresh_view(quote), quote) if quote else None
+        try:
+            quote: Quote | None = self.commands.state_of("quote", quote_id)
+        except Unprocessable:
+            if stored is None:
+                raise
+            return self._present(stored)
+        if quote is None:
+            return None if stored is None else self._present(stored)
+        return self._present(stored or self._fresh_view(quote), quote)
 
     def _stored_view(self, quote_id: str) -> dict[str, Any] | None:
         stored = self.views.get(quote_id)

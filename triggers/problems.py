@@ -9,7 +9,7 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from application.ports import ConcurrencyConflict, TransientFailure
-from domain.errors import DomainError
+from domain.errors import DomainError, Unprocessable
 from domain.messages import ID_RULE
 
 PROBLEM_JSON = "application/problem+json"
@@ -102,6 +102,9 @@ def from_exception(error: Exception, instance: str) -> func.HttpResponse | None:
                 error.kind, "invalid-request"
             )
             return response(kind, error.detail, instance)
+        case Unprocessable():  # stored data this code cannot read (not the request's fault)
+            detail = f"the stored state cannot be read by this version of the app: {error}"
+            return response("conflict", detail, instance)
         case TransientFailure() | ConcurrencyConflict():
             return response(
                 "unavailable",
