@@ -52,6 +52,7 @@ class Decision(Generic[S]):
     state: S
     version: int
     events: tuple[EventEnvelope, ...] = ()
+    before: S | None = None  # the state the appended events were decided on (when appended)
 
 
 class DecisionRunner:
@@ -98,11 +99,12 @@ class DecisionRunner:
             if outcome is AppendOutcome.ALREADY_HANDLED:
                 state, version = self.load(decider, stream)
                 return Decision("already-handled", state, version)
+            before = state
             for event in new:
                 state = decider.evolve(state, event)
             version += len(new)
             self._remember(stream, state, version)
-            return Decision("appended", state, version, tuple(envelopes))
+            return Decision("appended", state, version, tuple(envelopes), before)
         raise ConcurrencyConflict(f"{stream}: still conflicting after {self.max_attempts} tries")
 
     def load(self, decider: Decider[S, C, E], stream: str) -> tuple[S, int]:

@@ -18,6 +18,7 @@ from application.ports import (
     DeadLetterStore,
     ViewStore,
 )
+from application.saga_log import log_transitions
 from application.saga_step import SagaOutcome, SagaStep, saga_event
 from application.telemetry import log
 from application.views import apply_event, apply_saga, empty_view
@@ -110,17 +111,7 @@ class Orchestrator:
         )
         outcome = self.saga.advance(inp)
         self._project(envelope.correlationId, [(envelope, event)], outcome)
-        if logger.isEnabledFor(logging.INFO):  # the line costs more than a disabled check
-            log(
-                logger,
-                logging.INFO,
-                f"saga advanced on {envelope.eventType}",
-                correlationId=envelope.correlationId,
-                eventId=envelope.eventId,
-                sagaStatus=outcome.state.status,
-                commands=",".join(f"{c.commandType}:{c.commandId}" for c in outcome.commands)
-                or None,
-            )
+        log_transitions(logger, logging.INFO, envelope.correlationId, outcome, envelope.eventType)
         return outcome
 
     def expire(self, now: datetime) -> int:
@@ -143,13 +134,7 @@ class Orchestrator:
                 continue
             self.publisher.publish(outcome.commands)
             self._project(view["id"], [], outcome)
-            log(
-                logger,
-                logging.WARNING,
-                f"saga step {view['saga']['step']} timed out",
-                correlationId=view["id"],
-                sagaStatus=outcome.state.status,
-            )
+            log_transitions(logger, logging.WARNING, view["id"], outcome, "StepTimedOut")
             count += 1
         return count
 

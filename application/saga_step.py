@@ -18,6 +18,9 @@ class SagaOutcome:
     version: int
     commands: tuple[CommandEnvelope, ...]
     events: tuple[EventEnvelope, ...]  # the saga events this input caused
+    # The state those events were decided on; None when they were recorded before (a
+    # redelivery returns what the first delivery decided).
+    before: saga.SagaState | None = None
 
 
 class SagaStep:
@@ -39,7 +42,7 @@ class SagaStep:
                 if e.data.get("triggerId") == inp.input_id
             )
         commands = tuple(c for e in events for c in saga_event(e).commands)
-        return SagaOutcome(decision.state, decision.version, commands, events)
+        return SagaOutcome(decision.state, decision.version, commands, events, decision.before)
 
 
 def saga_event(envelope: EventEnvelope) -> saga.SagaEvent:

@@ -121,7 +121,9 @@ def test_an_advanced_saga_logs_the_event_status_and_commands_as_fields(caplog):
     assert record.custom_dimensions == {
         "correlationId": "Q1",
         "eventId": document["eventId"],
+        "sagaEvent": "SagaStarted",
         "sagaStatus": "Running",
+        "step": "CreatePolicy",
         "commands": f"CreatePolicy:{sent.commandId}",
     }
 
