@@ -5,11 +5,12 @@ does (exit 1 with the worker's message if it would not load)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 from pathlib import Path
+
+from devhost import log_format
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=["all", "http", "triggers"],
         help="run every function (default), only the HTTP ones, or all but HTTP",
     )
-    parser.add_argument("--log-level", default=None, help="devhost log level (default INFO)")
-    parser.add_argument("--app-log-level", default="WARNING", help="the app's `quoting` logs")
+    parser.add_argument(
+        "--log-level", default=None, help="log level (default INFO; demo, bench: WARNING)"
+    )
+    parser.add_argument(
+        "--app-log-level",
+        default=None,
+        help="the app's `quoting` logs (default: as --log-level, per-request lines WARNING)",
+    )
     parser.add_argument("--sagas", type=int, default=2000, help="bench: sagas to run")
     parser.add_argument("--concurrency", type=int, default=32, help="bench: HTTP clients")
     parser.add_argument("--rate", type=float, default=None, help="bench: sagas/s (open loop)")
@@ -39,13 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     default_level = "WARNING" if args.command in ("demo", "bench") else "INFO"
-    logging.basicConfig(
-        level=args.log_level or default_level,
-        format="%(asctime)s %(levelname).1s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("quoting").setLevel(args.app_log_level)
-    logging.getLogger("devhost").setLevel(args.log_level or default_level)
+    log_format.configure(args.log_level or default_level, args.app_log_level)
     if args.command == "demo":
         from devhost.demo import run_demo
 
