@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from triggers import command_handlers, http_api, orchestrator, timers
+from triggers import command_handlers, console, http_api, orchestrator, timers
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (http_api.bp, orchestrator.bp, command_handlers.bp, timers.bp):
+for blueprint in (http_api.bp, console.bp, orchestrator.bp, command_handlers.bp, timers.bp):
     app.register_functions(blueprint)

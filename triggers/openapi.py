@@ -109,6 +109,10 @@ class DeadLetterList(Reply):
     items: list[DeadLetter] = Field(description="Most recent first.")
 
 
+class HtmlPage(Reply):
+    """An HTML page (text/html)."""
+
+
 class OpenApiDocument(Reply):
     """An OpenAPI 3.1 document."""
 
@@ -131,6 +135,7 @@ class Operation:
     auth: func.AuthLevel = func.AuthLevel.FUNCTION
     query: tuple[dict[str, Any], ...] = ()
     headers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    media_type: str = "application/json"  # of its 2xx answers
 
     @property
     def path_params(self) -> list[str]:
@@ -216,9 +221,19 @@ GET_OPENAPI = Operation(
     (500,),
     auth=func.AuthLevel.ANONYMOUS,
 )
+CONSOLE = Operation(
+    "console",
+    "GET",
+    "console",
+    "The operator console: one HTML page over the routes above (pass the admin key as ?code=)",
+    {200: HtmlPage},
+    (500,),
+    auth=func.AuthLevel.ADMIN,
+    media_type="text/html",
+)
 OPERATIONS = (
     CREATE_QUOTE, APPROVE_QUOTE, GET_QUOTE, GET_CUSTOMER,
-    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, GET_OPENAPI,
+    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, GET_OPENAPI, CONSOLE,
 )  # fmt: skip
 # Unknown routes and wrong methods: answered 404/405 by a catch-all, not part of the contract.
 CATCH_ALL = Operation("unknown_route", "*", "{*path}", "", {}, (404, 405),
@@ -247,7 +262,8 @@ OK_TEXT = {200: "OK", 201: "Created", 202: "Accepted: the saga runs asynchronous
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of OPERATIONS (schemas from the models above)."""
     models = {(m, "validation") for op in OPERATIONS if (m := op.body)}
-    models |= {(m, "serialization") for op in OPERATIONS for m in op.ok.values()}
+    models |= {(m, "serialization") for op in OPERATIONS for m in op.ok.values()
+               if op.media_type == "application/json"}  # fmt: skip
     models.add((Problem, "serialization"))
     refs, defs = models_json_schema(
         sorted(models, key=lambda pair: pair[0].__name__),
@@ -285,7 +301,9 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     for status, model in op.ok.items():
         responses[str(status)] = {
             "description": f"{OK_TEXT[status]}: {model.__doc__.strip().splitlines()[0]}",
-            "content": {"application/json": {"schema": refs[(model, "serialization")]}},
+            "content": {op.media_type: {"schema": refs[(model, "serialization")]}}
+            if op.media_type == "application/json"
+            else {op.media_type: {"schema": {"type": "string"}}},
             **({"headers": op.headers[status]} if status in op.headers else {}),
         }
     for status in op.errors:
