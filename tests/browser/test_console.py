@@ -33,7 +33,9 @@ CHROMIUM_ARGS = [
 ARTEFACTS = REPO / ".artefacts"
 KEY = "the-admin-key"  # the local host checks no key; the page must pass it on all the same
 OVER_LIMIT = 2_500_000.0
-HOSTILE = 'customer withdrew <img src=x onerror="window.pwned=1"> & <b>left</b>'
+# The reason of the parked RejectQuote, shown on the quote's timeline once it is replayed.
+HOSTILE = 'sent early <img src=x onerror="window.pwned=1"> & <b>parked</b>'
+WHY = "the customer withdrew the application"
 HUBS = {"quote": "quote-commands", "policy": "policy-commands", "customer": "customer-commands"}
 
 
@@ -56,7 +58,7 @@ def park_a_reject_for_a_quote_not_yet_created(data_dir: Path, quote_id: str) -> 
     """A RejectQuote sent ahead of its quote: the quote handler parks it (the quote does not
     exist); once the quote exists, a replay succeeds."""
     command = make_command(
-        RejectQuote(quoteId=quote_id, reason="sent before the quote existed"),
+        RejectQuote(quoteId=quote_id, reason=HOSTILE),
         command_id=f"reject-{quote_id}",
         correlation_id=quote_id,
         causation_id="browser-test",
@@ -210,27 +212,29 @@ def test_replaying_a_dead_letter_runs_its_command_and_closes_the_letter(console,
     console.select_option("#letter-state", "replayed")
     expect(console.locator("#letter-table tbody td:nth-child(3)")).to_have_text(["Q-later"])
     assert cells(console, "#letter-table", 5)[0].startswith("replayed ")
-    view = wait_for(lambda: (host.client.quote("Q-later") or {}).get("quote"), "Q-later's view")
     wait_for(lambda: host.client.quote("Q-later")["quote"]["status"] == "Rejected", "rejected")
-    assert view["quoteId"] == "Q-later"
+    console.locator("#letter-table button", has_text="Q-later").click()
+    expect(console.locator("#timeline tbody td:nth-child(3)")).to_contain_text(["QuoteRejected"])
+    assert cells(console, "#timeline", 4)[-1] == HOSTILE  # shown as text, not as markup
+    assert console.evaluate("() => window.pwned") is None
+    assert console.locator("img, #quote b").count() == 0
 
 
 def test_cancelling_a_running_saga_asks_why_and_compensates_it(console, host):
-    needs("list_sagas", "cancel_saga")
+    needs("list_sagas", "cancel_quote")
     console.select_option("#status", "Running")
     console.click("#filter button[type=submit]")
     expect_rows(console, ["Q-run"])
-    console.once("dialog", lambda dialog: dialog.accept(HOSTILE))
+    console.once("dialog", lambda dialog: dialog.accept(WHY))
     console.locator("#saga-table button", has_text="Cancel").click()
     expect(console.locator("#message")).to_contain_text("accepted")
     assert console.inner_text("#message") == "Cancel of Q-run accepted: the saga is Compensating"
     wait_for(lambda: host.client.saga_status("Q-run") == "Compensated", "Q-run compensated")
     console.click("#refresh")
     expect(console.locator("#facts")).to_contain_text("Compensated")
-    reasons = cells(console, "#timeline", 4)
-    assert any(HOSTILE in reason for reason in reasons), reasons  # shown as text, not markup
-    assert console.evaluate("() => window.pwned") is None
-    assert console.locator("img, #timeline b").count() == 0
+    events = cells(console, "#timeline", 3)
+    assert events[-3:] == ["SagaCancelled", "QuoteRejected", "SagaCompensated"]
+    assert cells(console, "#timeline", 4)[-1] == f"cancelled by operator: {WHY}"
     console.select_option("#status", "")
     console.click("#filter button[type=submit]")
     console.select_option("#letter-state", "")
