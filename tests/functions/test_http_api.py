@@ -515,6 +515,7 @@ EXPECTED_ROUTES = {
     "get_customer": ("customers/{customerId}", ["GET"], "FUNCTION"),
     "list_dead_letters": ("deadletters", ["GET"], "ADMIN"),
     "replay_dead_letter": ("deadletters/{letterId}/replay", ["POST"], "ADMIN"),
+    "cancel_quote": ("quotes/{quoteId}/cancel", ["POST"], "ADMIN"),
     "get_openapi": ("openapi.json", ["GET"], "ANONYMOUS"),
     "console": ("console", ["GET"], "ADMIN"),
     "unknown_route": ("{*path}", None, "ANONYMOUS"),
