@@ -221,24 +221,49 @@ def test_replaying_a_dead_letter_runs_its_command_and_closes_the_letter(console,
 
 
 def test_cancelling_a_running_saga_asks_why_and_compensates_it(console, host):
-    needs("list_sagas", "cancel_quote")
-    console.select_option("#status", "Running")
-    console.click("#filter button[type=submit]")
-    expect_rows(console, ["Q-run"])
+    needs("cancel_quote")
+    console.fill("#open-id", "Q-run")
+    console.click("#open button[type=submit]")
+    expect(console.locator("#facts")).to_contain_text("Running")
     console.once("dialog", lambda dialog: dialog.accept(WHY))
-    console.locator("#saga-table button", has_text="Cancel").click()
+    console.click("#cancel-open")
     expect(console.locator("#message")).to_contain_text("accepted")
     assert console.inner_text("#message") == "Cancel of Q-run accepted: the saga is Compensating"
     wait_for(lambda: host.client.saga_status("Q-run") == "Compensated", "Q-run compensated")
     console.click("#refresh")
     expect(console.locator("#facts")).to_contain_text("Compensated")
+    assert console.locator("#cancel-open").is_hidden()
     events = cells(console, "#timeline", 3)
     assert events[-3:] == ["SagaCancelled", "QuoteRejected", "SagaCompensated"]
     assert cells(console, "#timeline", 4)[-1] == f"cancelled by operator: {WHY}"
-    console.select_option("#status", "")
+
+
+def test_a_running_sagas_row_has_a_cancel_button_that_asks_why(console, host):
+    needs("list_sagas", "cancel_quote")
+    host.client.create_quote("C-4", 20.0, "Q-run-2")
+    host.client.approve("Q-run-2")
+    wait_for(lambda: host.client.saga_status("Q-run-2") == "Running", "Q-run-2 running")
+    console.select_option("#status", "Running")
     console.click("#filter button[type=submit]")
+    cancel = console.locator("#saga-table button[data-quote='Q-run-2']")
+    expect(cancel).to_have_text("Cancel")
+    assert set(cells(console, "#saga-table", 4)) == {"Running"}
+    console.once("dialog", lambda dialog: dialog.dismiss())  # asked why, and thought better
+    cancel.click()
+    expect(console.locator("#message")).to_have_text("")
+    assert host.client.saga_status("Q-run-2") == "Running"
+    console.once("dialog", lambda dialog: dialog.accept(WHY))
+    cancel.click()
+    expect(console.locator("#message")).to_contain_text("Cancel of Q-run-2 accepted")
+    wait_for(lambda: host.client.saga_status("Q-run-2") == "Compensated", "Q-run-2 compensated")
+
+
+def test_the_console_as_it_ends_is_kept_as_a_screenshot(console):
+    console.fill("#open-id", "Q-run")
+    console.click("#open button[type=submit]")
+    expect(console.locator("#quote-id")).to_have_text("Q-run")
     console.select_option("#letter-state", "")
-    expect_rows(console, ["Q-run", "Q-big", "Q-done"])
+    expect(console.locator("#letter-table tbody td:nth-child(3)")).to_have_text(["Q-later"])
     ARTEFACTS.mkdir(exist_ok=True)
     console.screenshot(path=ARTEFACTS / "console.png", full_page=True)
     assert (ARTEFACTS / "console.png").stat().st_size > 10_000
