@@ -515,6 +515,9 @@ EXPECTED_ROUTES = {
     "get_customer": ("customers/{customerId}", ["GET"], "FUNCTION"),
     "list_dead_letters": ("deadletters", ["GET"], "ADMIN"),
     "replay_dead_letter": ("deadletters/{letterId}/replay", ["POST"], "ADMIN"),
+    "list_sagas": ("sagas", ["GET"], "ADMIN"),
+    "saga_summary": ("sagas/summary", ["GET"], "ADMIN"),
+    "customer_quotes": ("customers/{customerId}/quotes", ["GET"], "ADMIN"),
     "get_openapi": ("openapi.json", ["GET"], "ANONYMOUS"),
     "unknown_route": ("{*path}", None, "ANONYMOUS"),
 }
