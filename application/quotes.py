@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands import CommandHandler
 from application.ports import ViewQuery, ViewStore
-from application.sagas import DEFAULT_PAGE, SagaService, decode_continuation
+from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import Unprocessable
 from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
@@ -38,7 +38,7 @@ class CustomerQuote(BaseModel):
     premium: float | None = None
     quoteStatus: QuoteStatus | None = None
     sagaStatus: SagaStatus | None = None
-    policyId: str | None = None
+    policyId: str | None = Field(None, description="The quote's policy, once created.")
     startedAt: datetime | None = Field(None, description="When its saga started.")
 
 
@@ -129,7 +129,7 @@ class QuoteService:
         no quote at all."""
         after = decode_continuation(continuation) if continuation else None
         query = ViewQuery(customer_id=customer_id, with_saga=False, limit=limit, after=after)
-        views, token = SagaService(self.views, self.clock).views_page(query)
+        views, token = views_page(self.views, query)
         if not views and after is None:
             return None
         items = [_customer_quote(view) for view in views]
@@ -164,6 +164,6 @@ def _customer_quote(view: dict[str, Any]) -> CustomerQuote:
         premium=quote.get("premium"),
         quoteStatus=quote.get("status"),
         sagaStatus=saga.get("status"),
-        policyId=quote.get("policyId") or saga.get("policyId"),
+        policyId=quote.get("policyId"),
         startedAt=saga.get("startedAt"),
     )

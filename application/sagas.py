@@ -88,7 +88,7 @@ def summary(view: dict[str, Any], now: datetime) -> SagaSummary:
 
 def encode_continuation(key: PageKey) -> str:
     text = json.dumps([key.started_at, key.view_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(text.encode()).decode().replace("=", "")  # no padding
 
 
 def decode_continuation(token: str) -> PageKey:
@@ -97,9 +97,9 @@ def decode_continuation(token: str) -> PageKey:
         raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         started_at, view_id = json.loads(raw)
         if not isinstance(view_id, str) or not view_id:
-            raise ValueError("no view id")
+            raise ValueError  # no view id
         if started_at is not None and utc_text(datetime.fromisoformat(started_at)) != started_at:
-            raise ValueError("not a startedAt")
+            raise ValueError  # not a startedAt this code wrote
     except (ValueError, TypeError, binascii.Error, RecursionError) as error:
         detail = "continuation is not a token a previous page returned"
         raise InvalidQuery("continuation", detail) from error
@@ -110,6 +110,16 @@ def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidQuery("limit", f"limit must be an integer from 1 to {MAX_PAGE}")
     return limit
+
+
+def views_page(views: ViewStore, query: ViewQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to `query.limit` views, and the continuation when more follow: one more is asked
+    for, so the last page says so itself (no empty page after it)."""
+    limit = check_limit(query.limit)
+    found = views.query(replace(query, limit=limit + 1))
+    if len(found) <= limit:
+        return found, None
+    return found[:limit], encode_continuation(page_key(found[limit - 1]))
 
 
 class SagaService:
@@ -140,19 +150,10 @@ class SagaService:
             limit=check_limit(limit),
             after=decode_continuation(continuation) if continuation else None,
         )
-        views, token = self.views_page(query)
+        views, token = views_page(self.views, query)
         return SagaPage(items=[summary(v, now) for v in views], continuation=token)
-
-    def views_page(self, query: ViewQuery) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to `query.limit` views, and the continuation when more follow: one more is
-        asked for, so the last page says so itself (no empty page after it)."""
-        limit = check_limit(query.limit)
-        found = self.views.query(replace(query, limit=limit + 1))
-        if len(found) <= limit:
-            return found, None
-        return found[:limit], encode_continuation(page_key(found[limit - 1]))
 
     def totals(self) -> SagaTotals:
         counts: SagaCounts = self.views.counts(self.clock())
-        by_status = {s: counts.by_status.get(s.value, 0) for s in SagaStatus}
+        by_status = {s: counts.by_status[s.value] for s in SagaStatus}
         return SagaTotals(counts=by_status, stuck=counts.stuck)

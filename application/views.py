@@ -146,10 +146,10 @@ def page_key(view: View) -> PageKey:
     return PageKey((view.get("saga") or {}).get("startedAt"), view["id"])
 
 
-def sort_key(key: PageKey) -> tuple[bool, str, str]:
+def sort_key(key: PageKey) -> tuple[str, str]:
     """Ascending order of this key is the query's order reversed: most recent first means
-    sorting by this, descending (a view without a startedAt sorts below every other)."""
-    return (key.started_at is not None, key.started_at or "", key.view_id)
+    sorting by this, descending (a view without a startedAt, "" here, sorts below every other)."""
+    return (key.started_at or "", key.view_id)
 
 
 def after(view: View, key: PageKey | None) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -64,6 +64,11 @@ def test_a_running_saga_shows_its_step_and_deadline_and_becomes_stuck_once_it_pa
     assert (waiting["status"], waiting["step"], waiting["stuck"]) == (
         "Running", "CreatePolicy", False,
     )  # fmt: skip
+    # The step's deadline: five minutes (the default step time-out) after the approval.
+    lead = datetime.fromisoformat(waiting["deadline"]) - datetime.fromisoformat(
+        waiting["startedAt"]
+    )
+    assert timedelta(minutes=4, seconds=59) < lead <= timedelta(minutes=5)
     assert quote_ids(sagas(functions, stuck="true")) == []
 
     app_services.clock.advance(timedelta(minutes=10))
@@ -186,10 +191,29 @@ def test_a_customers_quotes_show_each_quote_and_its_sagas_status(functions, app_
         ("Q-done", "Approved", "Completed"),
         ("Q-draft", "Created", None),  # no saga: listed after those that started one
     ]
-    assert found["items"][1]["policyId"]
-    assert [
-        q["quoteId"] for q in body_of(customer_quotes(functions, "C1", limit="1"))["items"]
-    ] == ["Q-refused"]
+    refused, done, draft = found["items"]
+    assert (done["premium"], done["policyId"] is not None) == (100.0, True)
+    assert (refused["premium"], refused["policyId"]) == (OVER_LIMIT, None)  # never created
+    assert (draft["premium"], draft["startedAt"], draft["policyId"]) == (5.0, None, None)
+    assert refused["startedAt"] > done["startedAt"]
+
+
+def test_a_customers_quotes_page_with_a_continuation(functions, app_services):
+    for n in range(3):
+        start(functions, app_services, f"Q{n}")
+
+    pages, token = [], None
+    while True:
+        params = {"limit": "2", **({"continuation": token} if token else {})}
+        page = body_of(customer_quotes(functions, "C1", **params))
+        pages.append([item["quoteId"] for item in page["items"]])
+        token = page["continuation"]
+        if token is None:
+            break
+
+    assert pages == [["Q2", "Q1"], ["Q0"]]
+    problem = assert_problem(customer_quotes(functions, "C1", continuation="nope"), 400)
+    assert problem["errors"][0]["parameter"] == "continuation"
 
 
 def test_a_customer_without_quotes_is_a_404_and_a_bad_id_a_400(functions, app_services):

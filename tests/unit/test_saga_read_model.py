@@ -137,6 +137,7 @@ def test_a_token_this_code_did_not_make_is_an_invalid_continuation(token):
         decode_continuation(token)
 
     assert raised.value.parameter == "continuation"
+    assert str(raised.value) == "continuation is not a token a previous page returned"
 
 
 def test_a_summary_of_an_ended_saga_has_no_step_and_is_never_stuck():
