@@ -166,16 +166,8 @@ def _with_entry(timeline: list[dict[str, Any]], e: m.EventEnvelope) -> list[dict
         "streamId": e.streamId,
         "sequenceNumber": e.sequenceNumber,
         "timestamp": e.timestamp.isoformat(),
-        "reason": _reason(e),
+        "reason": e.data.get("reason"),
     }
     return sorted(
         [*timeline, entry], key=lambda x: (x["timestamp"], x["streamId"], x["sequenceNumber"])
     )
-
-
-def _reason(e: m.EventEnvelope) -> Any:
-    reason = e.data.get("reason")
-    # An operator's cancellation says who decided it (contract of issue 12).
-    if e.eventType == "SagaCancelled" and reason and e.data.get("requestedBy"):
-        return f"cancelled by {e.data['requestedBy']}: {reason}"
-    return reason

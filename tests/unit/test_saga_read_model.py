@@ -99,17 +99,6 @@ def test_the_customer_is_recorded_from_the_quote_or_the_saga_whichever_comes_fir
     assert (view["customerId"], view["quote"]) == ("C2", None)
 
 
-def test_a_cancellation_says_who_decided_it_and_why():
-    cancelled = saga_entry(2, "SagaCancelled", "customer called", requestedBy="ops@example")
-    other = saga_entry(3, "SagaCompensated", "done", requestedBy="ignored")
-
-    view = fold(empty_view("Q1"), cancelled, other)
-
-    assert [e["reason"] for e in view["timeline"]] == [
-        "cancelled by ops@example: customer called", "done",
-    ]  # fmt: skip
-
-
 def test_start_times_in_any_offset_become_one_fixed_width_utc_text():
     plus_two = timezone(timedelta(hours=2))
     assert utc_text(datetime(2026, 1, 1, 14, 0, tzinfo=plus_two)) == (
