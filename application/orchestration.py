@@ -153,6 +153,27 @@ class Orchestrator:
             count += 1
         return count
 
+    def cancel(
+        self, quote_id: str, reason: str, requested_by: str, traceparent: str | None = None
+    ) -> SagaOutcome:
+        """An operator cancels a running saga: it compensates what it did, as a time-out of
+        its step would, and the commands go out now. Asking again, or while it compensates,
+        decides nothing new (a repeat re-sends what the first decided, same ids); a saga not
+        started or ended is refused (DomainError: not-found, conflict)."""
+        inp = saga.cancel_input(quote_id, reason, requested_by, self.clock(), traceparent)
+        outcome = self.saga.advance(inp)
+        self.publisher.publish(outcome.commands)
+        self._project(quote_id, [], outcome)
+        log(
+            logger,
+            logging.WARNING,
+            f"saga cancel requested by {requested_by!r}: {reason!r}",
+            correlationId=quote_id,
+            sagaStatus=outcome.state.status,
+            commands=",".join(c.commandType for c in outcome.commands) or None,
+        )
+        return outcome
+
     def _project(
         self,
         quote_id: str,

@@ -96,8 +96,8 @@ class QuoteService:
             if stored is None:
                 raise
             return self._present(stored)
-        if quote is None:
-            return None if stored is None else self._present(stored)
+        if quote is None:  # no quote stream, so no view either: views are projected from it
+            return None
         return self._present(stored or self._fresh_view(quote), quote)
 
     def _stored_view(self, quote_id: str) -> dict[str, Any] | None:

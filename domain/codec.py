@@ -35,6 +35,7 @@ EVENT_TYPES: dict[str, tuple[type[m.Message], int]] = {
     "SagaCompensationRetried": (saga.SagaCompensationRetried, 1),
     "SagaCompensated": (saga.SagaCompensated, 1),
     "SagaLateEventCompensated": (saga.SagaLateEventCompensated, 1),
+    "SagaCancelled": (saga.SagaCancelled, 1),
 }
 _NAMES = {cls: name for name, (cls, _) in EVENT_TYPES.items()}
 

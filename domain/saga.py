@@ -1,37 +1,39 @@
-"""The quote saga as a decider: domain events (and step time-outs) in, saga events out.
+"""The quote saga as a decider: domain events, step time-outs and an operator's cancellation
+in, saga events out.
 
 Each saga event records the commands it issues, so a redelivered input can re-publish exactly
 the same commands (same ids) without deciding again. Command ids are uuid5(input id, step).
-The saga's inputs, events and state are in saga_events.py; they are re-exported here so a
-reader finds the whole saga under one name.
+The saga's inputs, events and state are in saga_events.py (re-exported here, so a reader finds
+the whole saga under one name), how its events are built in saga_builder.py, and how it gives
+up on a step (time-out, cancellation) in saga_undo.py.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from typing import assert_never
 
-from domain.errors import InconsistentStream
 from domain.messages import (
-    CancelPolicy,
-    Command,
-    CommandEnvelope,
     CreatePolicy,
     CustomerPolicyCountUpdated,
     CustomerPolicyCountUpdateFailed,
+    CustomerPolicyRemoved,
+    PolicyCancelled,
     PolicyCreated,
     PolicyCreationFailed,
     QuoteApproved,
+    QuoteCreated,
     QuoteRejected,
-    RejectQuote,
-    RemoveCustomerPolicy,
     UpdateCustomerPolicyCount,
-    make_command,
 )
+from domain.saga_builder import StepBuilder
 from domain.saga_events import (
-    SAGA_NAMESPACE,
+    CREATE_POLICY,
+    REJECT_QUOTE,
     TERMINAL,
+    UPDATE_CUSTOMER,
+    CancelRequested,
     SagaAdvanced,
+    SagaCancelled,
     SagaCompensated,
     SagaCompensationRetried,
     SagaCompensationStarted,
@@ -44,17 +46,21 @@ from domain.saga_events import (
     SagaState,
     SagaStatus,
     StepTimedOut,
+    cancel_input,
     initial_state,
     policy_id_for,
     timeout_input,
 )
+from domain.saga_undo import cancelled, check_cancellable, timed_out
 
 __all__ = [
     "CREATE_POLICY",
     "REJECT_QUOTE",
     "TERMINAL",
     "UPDATE_CUSTOMER",
+    "CancelRequested",
     "SagaAdvanced",
+    "SagaCancelled",
     "SagaCompensated",
     "SagaCompensationRetried",
     "SagaCompensationStarted",
@@ -67,6 +73,7 @@ __all__ = [
     "SagaState",
     "SagaStatus",
     "StepTimedOut",
+    "cancel_input",
     "decide",
     "evolve",
     "initial_state",
@@ -74,17 +81,16 @@ __all__ = [
     "timeout_input",
 ]
 
-CREATE_POLICY = "CreatePolicy"
-UPDATE_CUSTOMER = "UpdateCustomerPolicyCount"
-REJECT_QUOTE = "RejectQuote"
-
 
 def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> list[SagaEvent]:
-    """What the saga does about one input; [] when it is a repeat or changes nothing."""
+    """What the saga does about one input; [] when it is a repeat or changes nothing. Only a
+    cancellation is ever refused: of a saga not started (not-found) or ended (conflict)."""
+    event = inp.payload
+    if isinstance(event, CancelRequested):
+        check_cancellable(state, event)  # before the repeat check: an ended saga says so
     if inp.input_id in state.handled:
         return []
-    step = _Step(state, inp, rules)
-    event = inp.payload
+    step = StepBuilder(state, inp, rules)
     match event:
         case QuoteApproved():
             if state.status is not None:
@@ -159,113 +165,13 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 ]
             return []
         case StepTimedOut():
-            return _timed_out(state, event, step)
+            return timed_out(state, event, step)
+        case CancelRequested():
+            return cancelled(state, event, step)
+        case QuoteCreated() | PolicyCancelled() | CustomerPolicyRemoved():
+            return []  # nothing for the saga to do
         case _:
-            # QuoteCreated, PolicyCancelled, CustomerPolicyRemoved: nothing for the saga to do.
-            return []
-
-
-def _timed_out(state: SagaState, event: StepTimedOut, step: _Step) -> list[SagaEvent]:
-    if state.step != event.step or state.deadline != event.deadline:
-        return []  # a stale time-out: the saga moved on since the timer looked
-    if state.status is SagaStatus.COMPENSATING:
-        # Compensating commands may have been dead-lettered: send them again, same ids.
-        return [
-            step.to(
-                SagaCompensationRetried,
-                SagaStatus.COMPENSATING,
-                state.step,
-                list(state.pending),
-                reason=f"{event.step} timed out; retrying",
-            )
-        ]
-    if state.status is not SagaStatus.RUNNING:
-        return []
-    reason = f"step {event.step} passed its deadline {event.deadline.isoformat()}"
-    cancel = step.cancel_policy(reason)
-    undo: list[Command] = [cancel]
-    if event.step == UPDATE_CUSTOMER:
-        undo.insert(
-            0,
-            RemoveCustomerPolicy(
-                customerId=_started(state, state.customerId),
-                policyId=cancel.policyId,
-                quoteId=event.quoteId,
-                reason=reason,
-            ),
-        )
-    return [step.compensate(reason, undo)]
-
-
-def _started(state: SagaState, value: str | None) -> str:
-    """A value SagaStarted records; a saga past its start without one has a broken stream."""
-    if value is None:
-        raise InconsistentStream(f"saga {state.quoteId} is {state.status} but never started")
-    return value
-
-
-class _Step:
-    """Builds the saga events of one input: deterministic command ids and deadlines."""
-
-    def __init__(self, state: SagaState, inp: SagaInput, rules: SagaRules) -> None:
-        self.state, self.inp, self.rules = state, inp, rules
-
-    def waiting_on(self, step: str) -> bool:
-        return self.state.status is SagaStatus.RUNNING and self.state.step == step
-
-    def cancel_policy(self, reason: str) -> CancelPolicy:
-        policy_id = _started(self.state, self.state.policyId)
-        return CancelPolicy(policyId=policy_id, quoteId=self.inp.quote_id, reason=reason)
-
-    def compensate(self, reason: str, undo: list[Command]) -> SagaEvent:
-        reject = RejectQuote(quoteId=self.inp.quote_id, reason=reason)
-        return self.to(
-            SagaCompensationStarted,
-            SagaStatus.COMPENSATING,
-            REJECT_QUOTE,
-            [*undo, reject],
-            reason=reason,
-        )
-
-    def to(
-        self,
-        kind: type[SagaEvent],
-        status: SagaStatus,
-        step: str | None,
-        commands: Sequence[Command | CommandEnvelope],
-        *,
-        reason: str | None = None,
-        keep_deadline: bool = False,
-        **extra: object,
-    ) -> SagaEvent:
-        if keep_deadline:
-            deadline = self.state.deadline
-        else:
-            deadline = self.inp.at + self.rules.step_timeout if step is not None else None
-        return kind(
-            quoteId=self.inp.quote_id,
-            triggerId=self.inp.input_id,
-            triggerType=type(self.inp.payload).__name__,
-            status=status,
-            step=step,
-            deadline=deadline,
-            reason=reason,
-            commands=tuple(self._envelope(c) for c in commands),
-            **extra,
-        )
-
-    def _envelope(self, command: Command | CommandEnvelope) -> CommandEnvelope:
-        if isinstance(command, CommandEnvelope):
-            return command  # a retry re-sends the very same command
-        name = type(command).__name__
-        return make_command(
-            command,
-            command_id=str(uuid.uuid5(SAGA_NAMESPACE, f"{self.inp.input_id}:{name}")),
-            correlation_id=self.inp.quote_id,
-            causation_id=self.inp.input_id,
-            issued_at=self.inp.at,
-            traceparent=self.inp.traceparent,
-        )
+            assert_never(event)
 
 
 def evolve(state: SagaState, event: SagaEvent) -> SagaState:

@@ -6,12 +6,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from domain.messages import CommandEnvelope, DomainEvent, Message
 
 SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
+
+# The steps a saga waits on (named after the command it waits to see done).
+CREATE_POLICY = "CreatePolicy"
+UPDATE_CUSTOMER = "UpdateCustomerPolicyCount"
+REJECT_QUOTE = "RejectQuote"
 
 
 def policy_id_for(quote_id: str) -> str:
@@ -42,6 +48,24 @@ class StepTimedOut(Message):
     deadline: datetime
 
 
+# What an operator writes when cancelling: trimmed, never empty, short enough for a log line.
+MAX_CANCEL_REASON, MAX_OPERATOR = 500, 100
+CancelReason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CANCEL_REASON)
+]
+Operator = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_OPERATOR)
+]
+
+
+class CancelRequested(Message):
+    """An operator asks the saga to stop and undo what it did (fed by the HTTP API)."""
+
+    quoteId: str
+    reason: CancelReason
+    requestedBy: Operator
+
+
 @dataclass(frozen=True)
 class SagaInput:
     """One thing that happened to a saga; `input_id` is the causing event's id."""
@@ -49,7 +73,7 @@ class SagaInput:
     input_id: str
     at: datetime
     quote_id: str
-    payload: DomainEvent | StepTimedOut
+    payload: DomainEvent | StepTimedOut | CancelRequested
     traceparent: str | None = field(default=None, compare=False)
 
 
@@ -59,6 +83,16 @@ def timeout_input(quote_id: str, step: str, deadline: datetime, now: datetime) -
     return SagaInput(
         input_id, now, quote_id, StepTimedOut(quoteId=quote_id, step=step, deadline=deadline)
     )
+
+
+def cancel_input(
+    quote_id: str, reason: str, requested_by: str, now: datetime, traceparent: str | None = None
+) -> SagaInput:
+    """A cancellation with an id of its saga alone: a saga is cancelled once, so asking again
+    (a retried request, a second operator) is the same input, whatever its reason."""
+    input_id = str(uuid.uuid5(SAGA_NAMESPACE, f"cancel:{quote_id}"))
+    request = CancelRequested(quoteId=quote_id, reason=reason, requestedBy=requested_by)
+    return SagaInput(input_id, now, quote_id, request, traceparent)
 
 
 class SagaEvent(Message):
@@ -88,6 +122,13 @@ class SagaCompleted(SagaEvent):
 
 class SagaCompensationStarted(SagaEvent):
     pass
+
+
+class SagaCancelled(SagaEvent):
+    """An operator's decision: the same undo as a time-out of the step, `reason` saying who
+    and why ("cancelled by ...: ...") so every reader of saga reasons shows it as it is."""
+
+    requestedBy: str
 
 
 class SagaCompensationRetried(SagaEvent):

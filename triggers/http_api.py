@@ -25,6 +25,7 @@ from application.views import utc_text
 from bootstrap import services
 from domain.messages import ID_PATTERN, ID_RULE
 from domain.saga import SagaStatus
+from domain.saga_events import MAX_OPERATOR
 from triggers import openapi as api
 from triggers import problems
 from triggers.problems import FieldProblem, ProblemError
@@ -314,6 +315,34 @@ def invalid_query() -> Iterator[None]:
 
 def _bad_parameter(name: str, detail: str) -> ProblemError:
     return ProblemError("invalid-request", detail, [FieldProblem(detail=detail, parameter=name)])
+
+
+# --- cancelling a saga (admin) --------------------------------------------------------------
+
+# Set by App Service authentication, which strips it from incoming requests, so only the
+# platform can set it there; without that module it is whatever the admin-key holder sends.
+# https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities
+PRINCIPAL_NAME = "x-ms-client-principal-name"
+
+
+@endpoint(api.CANCEL_QUOTE)
+def cancel_quote(req: func.HttpRequest) -> Reply:
+    quote_id = route_id(req, "quoteId")
+    request = json_body(req, api.CancelRequest)
+    app = services()
+    if app.quotes.view(quote_id) is None:
+        raise not_found(f"quote {quote_id}")
+    requested_by = request.requestedBy or _principal(req)
+    app.orchestrator.cancel(quote_id, request.reason, requested_by, traceparent_of(req))
+    view = app.quotes.view(quote_id)  # quotes are never deleted: it is there, cancelling
+    quote = api.QuoteBody.model_validate(view["quote"])
+    saga = api.SagaBody.model_validate(view["saga"])
+    return Reply(202, api.CancelAccepted(quote=quote, saga=saga), quote_id)
+
+
+def _principal(req: func.HttpRequest) -> str:
+    name = (req.headers.get(PRINCIPAL_NAME) or "").strip()[:MAX_OPERATOR].strip()
+    return name or "operator"
 
 
 # --- the contract and everything else -------------------------------------------------------

@@ -20,6 +20,7 @@ from application.sagas import DEFAULT_PAGE, MAX_PAGE, SagaPage, SagaTotals
 from domain.messages import ID_PATTERN, Identifier, Premium
 from domain.quote import QuoteStatus
 from domain.saga import SagaStatus
+from domain.saga_events import CancelReason, Operator
 from triggers.problems import PROBLEM_JSON, Problem
 
 MAX_BODY_BYTES = 64 * 1024
@@ -296,6 +297,43 @@ CUSTOMER_QUOTES = Operation(
 )
 SAGA_OPERATIONS = (LIST_SAGAS, SAGA_SUMMARY, CUSTOMER_QUOTES)
 
+# --- cancelling a saga (admin) --------------------------------------------------------------
+
+
+class CancelRequest(BaseModel):
+    """Why the saga is cancelled, and by whom. Strict: text only, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    reason: CancelReason = Field(
+        description="Why (trimmed; 1-500 characters): on the saga's events and the quote's "
+        "rejection as `cancelled by {requestedBy}: {reason}`."
+    )
+    requestedBy: Operator | None = Field(
+        None,
+        description="Who (trimmed; 1-100 characters). Default: the signed-in caller "
+        "(x-ms-client-principal-name, set by App Service authentication), else `operator`.",
+    )
+
+
+class CancelAccepted(Reply):
+    """The quote and its saga, compensating what it did."""
+
+    quote: QuoteBody
+    saga: SagaBody
+
+
+CANCEL_QUOTE = Operation(
+    "cancel_quote",
+    "POST",
+    "quotes/{quoteId}/cancel",
+    "Cancel a running saga: it undoes what it did and rejects the quote",
+    {202: CancelAccepted},
+    (400, 404, 409, 413, 415, *STORE),
+    body=CancelRequest,
+    auth=func.AuthLevel.ADMIN,
+)
+
 GET_OPENAPI = Operation(
     "get_openapi",
     "GET",
@@ -307,7 +345,7 @@ GET_OPENAPI = Operation(
 )
 OPERATIONS = (
     CREATE_QUOTE, APPROVE_QUOTE, GET_QUOTE, GET_CUSTOMER,
-    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, *SAGA_OPERATIONS, GET_OPENAPI,
+    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, CANCEL_QUOTE, *SAGA_OPERATIONS, GET_OPENAPI,
 )  # fmt: skip
 # Unknown routes and wrong methods: answered 404/405 by a catch-all, not part of the contract.
 CATCH_ALL = Operation("unknown_route", "*", "{*path}", "", {}, (404, 405),

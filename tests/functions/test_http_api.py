@@ -518,6 +518,7 @@ EXPECTED_ROUTES = {
     "list_sagas": ("sagas", ["GET"], "ADMIN"),
     "saga_summary": ("sagas/summary", ["GET"], "ADMIN"),
     "customer_quotes": ("customers/{customerId}/quotes", ["GET"], "ADMIN"),
+    "cancel_quote": ("quotes/{quoteId}/cancel", ["POST"], "ADMIN"),
     "get_openapi": ("openapi.json", ["GET"], "ANONYMOUS"),
     "unknown_route": ("{*path}", None, "ANONYMOUS"),
 }

@@ -259,3 +259,22 @@ def test_the_openapi_document_describes_every_filter_of_the_saga_routes(function
     assert names("/customers/{customerId}/quotes") == ["customerId", "limit", "continuation"]
     assert names("/deadletters") == ["limit", "correlationId", "state"]
     assert paths["/sagas/summary"]["get"]["x-auth-level"] == "ADMIN"
+
+
+def test_a_cancelled_saga_lists_with_who_cancelled_it_and_why(functions, app_services):
+    start(functions, app_services, "Q-waiting", run=False)
+    run_saga_without_policy_commands(app_services)
+    body = json.dumps({"reason": "customer withdrew", "requestedBy": "alice"}).encode()
+    cancelled = call(functions, "cancel_quote", "POST", "/api/quotes/Q-waiting/cancel",
+                     body=body, route={"quoteId": "Q-waiting"},
+                     headers={"Content-Type": "application/json"})  # fmt: skip
+    assert cancelled.status_code == 202, cancelled.get_body()
+    run_saga(app_services)
+
+    [row] = body_of(sagas(functions))["items"]
+
+    assert (row["status"], row["reason"]) == (
+        "Compensated",
+        "cancelled by alice: customer withdrew",
+    )
+    assert quote_ids(sagas(functions, status="Compensated")) == ["Q-waiting"]

@@ -238,3 +238,11 @@ def test_derived_ids_never_change_so_workers_of_two_versions_agree():
 def test_the_commands_of_a_saga_step_have_ids_that_never_change():
     _, events = run(approved)
     assert events[0].commands[0].commandId == "85650eee-1f57-5d64-a5c9-c40bb26616fe"
+
+
+def test_every_saga_event_has_a_stored_name():
+    from domain import codec
+
+    registered = {cls for cls, _ in codec.EVENT_TYPES.values()}
+    missing = [c.__name__ for c in saga.SagaEvent.__subclasses__() if c not in registered]
+    assert not missing, f"add to domain/codec.py EVENT_TYPES: {missing}"

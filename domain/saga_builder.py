@@ -1,0 +1,100 @@
+"""How the saga events of one input are built: command ids uuid5(input id, command type),
+deadlines one step time-out after the input, the input's trace carried on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from domain.errors import InconsistentStream
+from domain.messages import (
+    CancelPolicy,
+    Command,
+    CommandEnvelope,
+    RejectQuote,
+    make_command,
+)
+from domain.saga_events import (
+    REJECT_QUOTE,
+    SAGA_NAMESPACE,
+    SagaCompensationStarted,
+    SagaEvent,
+    SagaInput,
+    SagaRules,
+    SagaState,
+    SagaStatus,
+)
+
+
+def started(state: SagaState, value: str | None) -> str:
+    """A value SagaStarted records; a saga past its start without one has a broken stream."""
+    if value is None:
+        raise InconsistentStream(f"saga {state.quoteId} is {state.status} but never started")
+    return value
+
+
+class StepBuilder:
+    """Builds the saga events of one input: deterministic command ids and deadlines."""
+
+    def __init__(self, state: SagaState, inp: SagaInput, rules: SagaRules) -> None:
+        self.state, self.inp, self.rules = state, inp, rules
+
+    def waiting_on(self, step: str) -> bool:
+        return self.state.status is SagaStatus.RUNNING and self.state.step == step
+
+    def cancel_policy(self, reason: str) -> CancelPolicy:
+        policy_id = started(self.state, self.state.policyId)
+        return CancelPolicy(policyId=policy_id, quoteId=self.inp.quote_id, reason=reason)
+
+    def compensate(self, reason: str, undo: list[Command]) -> SagaEvent:
+        return self.to(
+            SagaCompensationStarted,
+            SagaStatus.COMPENSATING,
+            REJECT_QUOTE,
+            self.rejecting(reason, undo),
+            reason=reason,
+        )
+
+    def rejecting(self, reason: str, undo: list[Command]) -> list[Command]:
+        """Undo, then reject the quote: the last step of every compensation."""
+        return [*undo, RejectQuote(quoteId=self.inp.quote_id, reason=reason)]
+
+    def to(
+        self,
+        kind: type[SagaEvent],
+        status: SagaStatus,
+        step: str | None,
+        commands: Sequence[Command | CommandEnvelope],
+        *,
+        reason: str | None = None,
+        keep_deadline: bool = False,
+        **extra: object,
+    ) -> SagaEvent:
+        if keep_deadline:
+            deadline = self.state.deadline
+        else:
+            deadline = self.inp.at + self.rules.step_timeout if step is not None else None
+        return kind(
+            quoteId=self.inp.quote_id,
+            triggerId=self.inp.input_id,
+            triggerType=type(self.inp.payload).__name__,
+            status=status,
+            step=step,
+            deadline=deadline,
+            reason=reason,
+            commands=tuple(self._envelope(c) for c in commands),
+            **extra,
+        )
+
+    def _envelope(self, command: Command | CommandEnvelope) -> CommandEnvelope:
+        if isinstance(command, CommandEnvelope):
+            return command  # a retry re-sends the very same command
+        name = type(command).__name__
+        return make_command(
+            command,
+            command_id=str(uuid.uuid5(SAGA_NAMESPACE, f"{self.inp.input_id}:{name}")),
+            correlation_id=self.inp.quote_id,
+            causation_id=self.inp.input_id,
+            issued_at=self.inp.at,
+            traceparent=self.inp.traceparent,
+        )
