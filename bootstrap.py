@@ -21,6 +21,7 @@ from application.ports import CommandPublisher, DeadLetterStore, EventStore, Vie
 from application.quotes import QuoteService
 from application.replay import DeadLetterDesk
 from application.saga_step import SagaStep
+from application.sagas import SagaService
 from domain.customer import CustomerRules
 from domain.messages import StreamCategory
 from domain.policy import UnderwritingRules
@@ -118,6 +119,7 @@ class Services:
             origin=self.settings["EVENTS_CONTAINER"],
         )
         self.quotes = QuoteService(self.commands, a.views, self.clock, self.new_id)
+        self.sagas = SagaService(a.views, self.clock)
         self.desk = DeadLetterDesk(a.dead_letters, self.commands, self.orchestrator, self.clock)
         self._inboxes = {
             category: CommandInbox(

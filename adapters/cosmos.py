@@ -17,12 +17,18 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
+from adapters.cosmos_queries import DUE_AT as _DUE_AT
+from adapters.cosmos_queries import utc_key as _utc_key
+from adapters.cosmos_queries import view_filters
 from application.ports import (
     AppendOutcome,
     ConcurrencyConflict,
     DeadLetter,
+    LetterState,
+    SagaCounts,
     TransientFailure,
     Versioned,
+    ViewQuery,
 )
 from application.streams import check_batch
 from domain.errors import Unprocessable
@@ -31,7 +37,6 @@ from domain.messages import EventEnvelope, document_id
 # https://learn.microsoft.com/azure/cosmos-db/concepts-limits#per-request-limits
 MAX_BATCH_OPERATIONS = 100
 PAGE_SIZE = 100  # a stream of up to 100 events is read in one request
-_DUE_AT = "sagaDueAtUtc"  # stored beside a view, never returned: see CosmosViewStore.due
 _SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn", _DUE_AT})
 _FORBIDDEN_ID_CHARS = frozenset("/\\?#")
 _READ_STREAM = (
@@ -218,6 +223,44 @@ class CosmosViewStore:
             )
             return [_strip(doc) for doc in items]
 
+    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+        """application.views.matches as one cross-partition query, ordered by the views
+        container's composite index (infra/cosmos/views-indexing-policy.json): real Cosmos DB
+        refuses an ORDER BY on two paths without one. Views without a saga.startedAt come
+        last: an ORDER BY returns items whose path is undefined, sorted below every value.
+        https://learn.microsoft.com/azure/cosmos-db/nosql/query/order-by#remarks
+        """
+        where, parameters = view_filters(query)
+        parameters.append({"name": "@limit", "value": query.limit})
+        sql = (
+            "SELECT TOP @limit c.id, c.customerId, c.quote, c.saga FROM c"
+            f" WHERE {' AND '.join(where)} ORDER BY c.saga.startedAt DESC, c.id DESC"
+        )
+        with cosmos_errors("querying sagas"):
+            items = self._container.query_items(
+                sql, parameters=parameters, enable_cross_partition_query=True
+            )
+            return list(items)
+
+    def counts(self, now: datetime) -> SagaCounts:
+        """Five COUNT queries: the SDK merges a cross-partition `SELECT VALUE COUNT(1)`, not a
+        GROUP BY (azure/cosmos/_execution_context/execution_dispatcher.py refuses other
+        cross-partition aggregates)."""
+        from domain.saga import SagaStatus
+
+        by_status = {s.value: self._count("c.saga.status = @x", s.value) for s in SagaStatus}
+        stuck = self._count(f"IS_STRING(c.{_DUE_AT}) AND c.{_DUE_AT} < @x", _utc_key(now))
+        return SagaCounts(by_status, stuck)
+
+    def _count(self, condition: str, value: str) -> int:
+        with cosmos_errors("counting sagas"):
+            counts = self._container.query_items(
+                f"SELECT VALUE COUNT(1) FROM c WHERE {condition}",
+                parameters=[{"name": "@x", "value": value}],
+                enable_cross_partition_query=True,
+            )
+            return sum(int(n) for n in counts)
+
 
 def _due_at(view: Mapping[str, Any]) -> str | None:
     from domain.saga import TERMINAL
@@ -226,11 +269,6 @@ def _due_at(view: Mapping[str, Any]) -> str | None:
     if not saga.get("deadline") or saga.get("status") in {s.value for s in TERMINAL}:
         return None
     return _utc_key(datetime.fromisoformat(saga["deadline"]))
-
-
-def _utc_key(moment: datetime) -> str:
-    """A fixed-width UTC text: ISO strings with other offsets or no fraction do not sort."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class CosmosDeadLetterStore:
@@ -257,13 +295,25 @@ class CosmosDeadLetterStore:
                 raise
         return DeadLetter.model_validate(doc)
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
-        query = "SELECT TOP @limit * FROM c ORDER BY c.receivedAtUtc DESC"
+    def list(
+        self,
+        limit: int = 100,
+        correlation_id: str | None = None,
+        state: LetterState | None = None,
+    ) -> list[DeadLetter]:
+        where, parameters = ["true"], [{"name": "@limit", "value": limit}]
+        if correlation_id is not None:
+            where.append("c.correlationId = @correlation")
+            parameters.append({"name": "@correlation", "value": correlation_id})
+        if state is not None:  # replayedAt is null until the letter is replayed
+            where.append("IS_STRING(c.replayedAt)" if state == "replayed" else
+                         "NOT IS_STRING(c.replayedAt)")  # fmt: skip
+        query = (
+            f"SELECT TOP @limit * FROM c WHERE {' AND '.join(where)} ORDER BY c.receivedAtUtc DESC"
+        )
         with cosmos_errors("listing dead letters"):
             items = self._container.query_items(
-                query,
-                parameters=[{"name": "@limit", "value": limit}],
-                enable_cross_partition_query=True,
+                query, parameters=parameters, enable_cross_partition_query=True
             )
             return [DeadLetter.model_validate(doc) for doc in items]
 

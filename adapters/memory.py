@@ -15,7 +15,10 @@ from application.ports import (
     AppendOutcome,
     ConcurrencyConflict,
     DeadLetter,
+    LetterState,
+    SagaCounts,
     Versioned,
+    ViewQuery,
 )
 from application.streams import check_batch
 from domain.messages import CommandEnvelope, EventEnvelope
@@ -106,6 +109,25 @@ class InMemoryViewStore:
         with self._lock:
             return [v.document for v in self._docs.values() if is_due(v.document, now)][:limit]
 
+    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+        from application import views
+
+        with self._lock:
+            documents = [v.document for v in self._docs.values()]
+        found = [d for d in documents if views.matches(d, query) and views.after(d, query.after)]
+        found.sort(key=lambda d: views.sort_key(views.page_key(d)), reverse=True)
+        return [views.listed(d) for d in found[: query.limit]]
+
+    def counts(self, now: datetime) -> SagaCounts:
+        from application.views import is_stuck
+        from domain.saga import SagaStatus
+
+        with self._lock:
+            sagas = [v.document["saga"] for v in self._docs.values() if v.document.get("saga")]
+            stuck = sum(is_stuck(v.document, now) for v in self._docs.values())
+        by_status = {s.value: sum(saga["status"] == s.value for saga in sagas) for s in SagaStatus}
+        return SagaCounts(by_status, stuck)
+
 
 class InMemoryDeadLetterStore:
     def __init__(self) -> None:
@@ -120,9 +142,20 @@ class InMemoryDeadLetterStore:
         with self._lock:
             return self._letters.get(letter_id)
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
+    def list(
+        self,
+        limit: int = 100,
+        correlation_id: str | None = None,
+        state: LetterState | None = None,
+    ) -> list[DeadLetter]:
         with self._lock:
-            return sorted(self._letters.values(), key=lambda x: x.receivedAt, reverse=True)[:limit]
+            letters = [
+                x
+                for x in self._letters.values()
+                if correlation_id in (None, x.correlationId)
+                and state in (None, "replayed" if x.replayedAt else "open")
+            ]
+        return sorted(letters, key=lambda x: x.receivedAt, reverse=True)[:limit]
 
     def update_reason(self, letter_id: str, reason: str) -> None:
         with self._lock:

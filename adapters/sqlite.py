@@ -10,22 +10,21 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from adapters.sqlite_database import FEED_TOPIC, SqliteDatabase, database_for, epoch_micros
+from adapters.sqlite_views import SqliteViewStore  # noqa: F401 - the read models, by this name too
 from application.ports import (
     AppendOutcome,
     ConcurrencyConflict,
     DeadLetter,
-    Versioned,
+    LetterState,
 )
 from application.streams import check_batch
 from domain.messages import EventEnvelope
-from domain.saga import TERMINAL
 
 # --- events ----------------------------------------------------------------------------------
 
@@ -163,88 +162,6 @@ class SqliteEventStore:
         self._db.close()
 
 
-# --- views -----------------------------------------------------------------------------------
-
-_VIEWS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS views (
-    id TEXT PRIMARY KEY,
-    etag TEXT NOT NULL,
-    document TEXT NOT NULL,
-    saga_status TEXT,
-    saga_deadline_us INTEGER
-);
-CREATE INDEX IF NOT EXISTS views_by_deadline ON views (saga_deadline_us)
-    WHERE saga_deadline_us IS NOT NULL
-"""
-
-
-def _saga_columns(document: dict[str, Any]) -> tuple[str | None, int | None]:
-    saga = document.get("saga")
-    if not saga:
-        return None, None
-    deadline = saga.get("deadline")
-    return saga.get("status"), None if deadline is None else epoch_micros(
-        datetime.fromisoformat(deadline)
-    )
-
-
-class SqliteViewStore:
-    """Read-model documents with a fresh uuid4 etag per save; time-outs found by index."""
-
-    def __init__(
-        self, path: str | os.PathLike[str] | SqliteDatabase, synchronous: str = "FULL"
-    ) -> None:
-        self._db = database_for(path, synchronous, _VIEWS_SCHEMA)
-
-    def get(self, view_id: str) -> Versioned | None:
-        self._db.count("reads")
-        row = (
-            self._db.connection()
-            .execute("SELECT document, etag FROM views WHERE id = ?", (view_id,))
-            .fetchone()
-        )
-        return None if row is None else Versioned(document=json.loads(row[0]), etag=row[1])
-
-    def save(self, document: dict[str, Any], etag: str | None) -> None:
-        status, deadline = _saga_columns(document)
-        values = (uuid.uuid4().hex, json.dumps(document), status, deadline, document["id"])
-        self._db.count("writes")
-        with self._db.transaction() as conn:
-            if etag is None:
-                try:
-                    conn.execute(
-                        "INSERT INTO views (etag, document, saga_status, saga_deadline_us, id)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        values,
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise ConcurrencyConflict(f"view {document['id']} exists") from exc
-                return
-            replaced = conn.execute(
-                "UPDATE views SET etag = ?, document = ?, saga_status = ?, saga_deadline_us = ?"
-                " WHERE id = ? AND etag = ?",
-                (*values, etag),
-            )
-            if replaced.rowcount != 1:
-                raise ConcurrencyConflict(f"view {document['id']} changed since it was read")
-
-    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        """Views of sagas that are not terminal and whose deadline <= now: as `is_due`."""
-        terminal = sorted(status.value for status in TERMINAL)
-        marks = ", ".join("?" for _ in terminal)
-        self._db.count("reads")
-        rows = self._db.connection().execute(
-            "SELECT document FROM views WHERE saga_deadline_us <= ?"
-            f" AND COALESCE(saga_status, '') NOT IN ({marks})"
-            " ORDER BY saga_deadline_us, id LIMIT ?",
-            (epoch_micros(now), *terminal, limit),
-        )
-        return [json.loads(document) for (document,) in rows]
-
-    def close(self) -> None:
-        self._db.close()
-
-
 # --- dead letters ----------------------------------------------------------------------------
 
 _DEAD_LETTERS_SCHEMA = """
@@ -281,11 +198,24 @@ class SqliteDeadLetterStore:
         )
         return None if row is None else DeadLetter.model_validate_json(row[0])
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
+    def list(
+        self,
+        limit: int = 100,
+        correlation_id: str | None = None,
+        state: LetterState | None = None,
+    ) -> list[DeadLetter]:
         """Most recent first; letters received at the same instant in the order parked."""
+        where, values = ["1"], []
+        if correlation_id is not None:
+            where.append("json_extract(letter, '$.correlationId') = ?")
+            values.append(correlation_id)
+        if state is not None:
+            null = "IS NULL" if state == "open" else "IS NOT NULL"
+            where.append(f"json_extract(letter, '$.replayedAt') {null}")
         rows = self._db.connection().execute(
-            "SELECT letter FROM dead_letters ORDER BY received_at_us DESC, rowid LIMIT ?",
-            (limit,),
+            f"SELECT letter FROM dead_letters WHERE {' AND '.join(where)}"
+            " ORDER BY received_at_us DESC, rowid LIMIT ?",
+            (*values, limit),
         )
         return [DeadLetter.model_validate_json(letter) for (letter,) in rows]
 

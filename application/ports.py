@@ -7,6 +7,7 @@ contract suite in tests/contract.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -85,6 +86,46 @@ class ViewStore(Protocol):
         """Views of sagas that are not terminal and whose `saga.deadline` <= now."""
         ...
 
+    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+        """The views `query` selects (application.views.matches), most recent saga first:
+        by `saga.startedAt` then id, both descending, views without a startedAt last; only
+        those sorted after `query.after`; at most `query.limit`."""
+        ...
+
+    def counts(self, now: datetime) -> SagaCounts:
+        """How many sagas are in each status, and how many are stuck at `now`."""
+        ...
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of views ended: the last view's `saga.startedAt` (None: it has none) and
+    id. Both never change once a saga has started, so a page after it neither repeats nor
+    skips a view, whatever started or changed in between."""
+
+    started_at: str | None
+    view_id: str
+
+
+@dataclass(frozen=True)
+class ViewQuery:
+    """Which quote views to list; each field set narrows the answer."""
+
+    status: str | None = None  # the saga's status
+    stuck_at: datetime | None = None  # only sagas stuck at this moment (views.is_stuck)
+    customer_id: str | None = None
+    started_from: datetime | None = None  # saga.startedAt >= this
+    started_to: datetime | None = None  # saga.startedAt <= this
+    with_saga: bool = True  # False: quotes without a saga yet as well
+    after: PageKey | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class SagaCounts:
+    by_status: dict[str, int]  # every SagaStatus value, 0 when none
+    stuck: int
+
 
 class DeadLetter(BaseModel):
     """A message that can never be processed as it is, parked with the reason."""
@@ -101,6 +142,9 @@ class DeadLetter(BaseModel):
     replayedAt: datetime | None = None
 
 
+LetterState = Literal["open", "replayed"]
+
+
 class DeadLetterStore(Protocol):
     """Parked messages by letter id; a letter stays open (replayedAt None) until its message
     has succeeded on a replay."""
@@ -111,8 +155,14 @@ class DeadLetterStore(Protocol):
 
     def get(self, letter_id: str) -> DeadLetter | None: ...
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
-        """Most recent first."""
+    def list(
+        self,
+        limit: int = 100,
+        correlation_id: str | None = None,
+        state: LetterState | None = None,
+    ) -> list[DeadLetter]:
+        """Most recent first; only a quote's letters with `correlation_id`, only the open
+        (replayedAt None) or replayed ones with `state`."""
         ...
 
     def update_reason(self, letter_id: str, reason: str) -> None:

@@ -1,5 +1,5 @@
 """What the HTTP API does: create and approve quotes (straight to the quote aggregate), and
-read a quote's view or a customer's policies."""
+read a quote's view, a customer's policies or a customer's quotes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from application.commands import CommandHandler
-from application.ports import ViewStore
+from application.ports import ViewQuery, ViewStore
+from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import Unprocessable
 from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
@@ -24,6 +27,29 @@ REQUEST_NAMESPACE = uuid.UUID("5d9e2b7c-1f3a-4e6d-8c2b-9a7f0e4d3c21")
 class Created:
     quote: Quote
     created: bool  # False: the same quote was created before (an idempotent repeat)
+
+
+class CustomerQuote(BaseModel):
+    """One of a customer's quotes and its saga's status (null: no saga yet)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quoteId: str
+    premium: float | None = None
+    quoteStatus: QuoteStatus | None = None
+    sagaStatus: SagaStatus | None = None
+    policyId: str | None = Field(None, description="The quote's policy, once created.")
+    startedAt: datetime | None = Field(None, description="When its saga started.")
+
+
+class CustomerQuotes(BaseModel):
+    """A customer's quotes, the most recently started saga first (quotes without one last)."""
+
+    customerId: str
+    items: list[CustomerQuote]
+    continuation: str | None = Field(
+        description="Pass as `continuation` for the next page; null on the last page."
+    )
 
 
 class QuoteService:
@@ -96,6 +122,19 @@ class QuoteService:
             return {**view, "saga": {**pending, "projected": False}}
         return view
 
+    def customer_quotes(
+        self, customer_id: str, limit: int = DEFAULT_PAGE, continuation: str | None = None
+    ) -> CustomerQuotes | None:
+        """A page of the customer's quotes (from the read model); None when the customer has
+        no quote at all."""
+        after = decode_continuation(continuation) if continuation else None
+        query = ViewQuery(customer_id=customer_id, with_saga=False, limit=limit, after=after)
+        views, token = views_page(self.views, query)
+        if not views and after is None:
+            return None
+        items = [_customer_quote(view) for view in views]
+        return CustomerQuotes(customerId=customer_id, items=items, continuation=token)
+
     def customer(self, customer_id: str) -> Customer | None:
         state: Customer | None = self.commands.state_of("customer", customer_id)
         return state
@@ -116,3 +155,15 @@ class QuoteService:
             issued_at=self.clock(),
             traceparent=traceparent,
         )
+
+
+def _customer_quote(view: dict[str, Any]) -> CustomerQuote:
+    quote, saga = view.get("quote") or {}, view.get("saga") or {}
+    return CustomerQuote(
+        quoteId=view["id"],
+        premium=quote.get("premium"),
+        quoteStatus=quote.get("status"),
+        sagaStatus=saga.get("status"),
+        policyId=quote.get("policyId"),
+        startedAt=saga.get("startedAt"),
+    )

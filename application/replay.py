@@ -14,7 +14,7 @@ from datetime import datetime
 from application.commands import CommandHandler
 from application.dead_letters import MAX_REASON
 from application.orchestration import Orchestrator
-from application.ports import DeadLetter, DeadLetterStore
+from application.ports import DeadLetter, DeadLetterStore, LetterState
 from domain import codec
 from domain.errors import Unprocessable
 from domain.messages import parse_command
@@ -43,8 +43,13 @@ class DeadLetterDesk:
             clock,
         )
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
-        return self.store.list(limit)
+    def list(
+        self,
+        limit: int = 100,
+        correlation_id: str | None = None,
+        state: LetterState | None = None,
+    ) -> list[DeadLetter]:
+        return self.store.list(limit, correlation_id, state)
 
     def replay(self, letter_id: str) -> DeadLetter | None:
         """Replay one letter and close it; None if there is no such letter, the letter as it

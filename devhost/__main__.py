@@ -1,6 +1,7 @@
-"""`python -m devhost [serve|demo|bench|index]`: serve the app locally (the default), run the
-three-outcome demo, measure throughput and latency, or index the app as the Python worker
-does (exit 1 with the worker's message if it would not load)."""
+"""`python -m devhost [serve|demo|bench|index|sagas|show]`: serve the app locally (the default),
+run the three-outcome demo, measure throughput and latency, index the app as the Python worker
+does (exit 1 with the worker's message if it would not load), list the sagas, or show one
+saga's timeline (devhost/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from devhost import log_format
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "demo", "bench", "index"]
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "demo", "bench", "index", "sagas", "show"],
     )
     parser.add_argument("--app-dir", type=Path, default=None, help="index: default the repo")
     parser.add_argument("--data-dir", type=Path, default=None, help="default .devhost/")
@@ -44,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--split", action="store_true", help="bench: one HTTP host and one trigger host"
     )
+    from devhost import cli
+
+    cli.add_arguments(parser)
     args = parser.parse_args(argv)
-    default_level = "WARNING" if args.command in ("demo", "bench") else "INFO"
+    default_level = "INFO" if args.command in ("serve", "index") else "WARNING"
     log_format.configure(args.log_level or default_level, args.app_log_level)
     if args.command == "demo":
         from devhost.demo import run_demo
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args)
     if args.command == "index":
         return index(args.app_dir)
+    if args.command in ("sagas", "show"):
+        return cli.run(args)
     return serve(args)
 
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from devhost.client import Client
 from devhost.host import Host, HostOptions
+from devhost.timeline import timeline
 
 OVER_LIMIT_PREMIUM = 2_500_000.0  # above UNDERWRITING_PREMIUM_LIMIT (1,000,000)
 MAX_ACTIVE_POLICIES = 5
@@ -68,19 +67,3 @@ def _drive(client: Client) -> bool:
         print(f"\n{quote_id} - {title}: {status} ({mark})")
         print(timeline(view["timeline"]))
     return ok
-
-
-def timeline(entries: list[dict[str, Any]]) -> str:
-    """One line per event: time offset from the first, stream, event type, reason."""
-    if not entries:
-        return "   (no events)"
-    first = datetime.fromisoformat(entries[0]["timestamp"])
-    width = max(len(e["streamId"]) for e in entries)
-    lines = []
-    for entry in entries:
-        offset = (datetime.fromisoformat(entry["timestamp"]) - first).total_seconds() * 1000
-        reason = f"  - {entry['reason']}" if entry.get("reason") else ""
-        lines.append(
-            f"   +{offset:7.1f} ms  {entry['streamId']:<{width}}  {entry['eventType']}{reason}"
-        )
-    return "\n".join(lines)

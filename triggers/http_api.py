@@ -8,8 +8,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -17,9 +19,12 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from application.replay import ReplayRefused
+from application.sagas import DEFAULT_PAGE, MAX_PAGE, InvalidQuery
 from application.telemetry import log
+from application.views import utc_text
 from bootstrap import services
 from domain.messages import ID_PATTERN, ID_RULE
+from domain.saga import SagaStatus
 from domain.saga_events import MAX_OPERATOR
 from triggers import openapi as api
 from triggers import problems
@@ -130,13 +135,15 @@ def route_id(req: func.HttpRequest, name: str) -> str:
     return value
 
 
-def query_limit(req: func.HttpRequest, default: int = 100) -> int:
+def query_limit(
+    req: func.HttpRequest, default: int = 100, maximum: int = api.MAX_LIST_LIMIT
+) -> int:
     text = req.params.get("limit")
     if text is None:
         return default
     # Not str.isdigit(): it accepts "³²", which int() refuses.
-    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= api.MAX_LIST_LIMIT:
-        detail = f"limit must be an integer from 1 to {api.MAX_LIST_LIMIT}"
+    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= maximum:
+        detail = f"limit must be an integer from 1 to {maximum}"
         raise ProblemError(
             "invalid-request", detail, [FieldProblem(detail=detail, parameter="limit")]
         )
@@ -216,8 +223,10 @@ def get_customer(req: func.HttpRequest) -> Reply:
 
 @endpoint(api.LIST_DEAD_LETTERS)
 def list_dead_letters(req: func.HttpRequest) -> Reply:
-    letters = services().desk.list(query_limit(req))
-    return Reply(200, api.DeadLetterList(items=letters))
+    correlation_id = query_id(req, "correlationId")
+    state = query_choice(req, "state", ("open", "replayed"))
+    letters = services().desk.list(query_limit(req), correlation_id, state)  # type: ignore[arg-type]
+    return Reply(200, api.DeadLetterList(items=letters), correlation_id)
 
 
 @endpoint(api.REPLAY_DEAD_LETTER)
@@ -230,6 +239,82 @@ def replay_dead_letter(req: func.HttpRequest) -> Reply:
     if letter is None:
         raise not_found(f"dead letter {letter_id}")
     return Reply(200, letter, letter.correlationId)
+
+
+# --- operating the sagas (admin) ------------------------------------------------------------
+
+
+@endpoint(api.LIST_SAGAS)
+def list_sagas(req: func.HttpRequest) -> Reply:
+    status = query_choice(req, "status", tuple(s.value for s in SagaStatus))
+    with invalid_query():
+        page = services().sagas.page(
+            status=SagaStatus(status) if status else None,
+            stuck=query_choice(req, "stuck", ("true", "false")) == "true",
+            customer_id=query_id(req, "customerId"),
+            created_from=query_time(req, "createdFrom"),
+            created_to=query_time(req, "createdTo"),
+            limit=query_limit(req, DEFAULT_PAGE, MAX_PAGE),
+            continuation=req.params.get("continuation") or None,
+        )
+    return Reply(200, page)
+
+
+@endpoint(api.SAGA_SUMMARY)
+def saga_summary(req: func.HttpRequest) -> Reply:
+    return Reply(200, services().sagas.totals())
+
+
+@endpoint(api.CUSTOMER_QUOTES)
+def customer_quotes(req: func.HttpRequest) -> Reply:
+    customer_id = route_id(req, "customerId")
+    limit = query_limit(req, DEFAULT_PAGE, MAX_PAGE)
+    with invalid_query():
+        found = services().quotes.customer_quotes(
+            customer_id, limit, req.params.get("continuation") or None
+        )
+    if found is None:
+        raise ProblemError("not-found", f"customer {customer_id} has no quote")
+    return Reply(200, found)
+
+
+def query_id(req: func.HttpRequest, name: str) -> str | None:
+    value = req.params.get(name)
+    if value is not None and re.fullmatch(ID_PATTERN, value) is None:
+        raise _bad_parameter(name, f"{name} must be {ID_RULE}")
+    return value
+
+
+def query_choice(req: func.HttpRequest, name: str, choices: tuple[str, ...]) -> str | None:
+    value = req.params.get(name)
+    if value is not None and value not in choices:
+        raise _bad_parameter(name, f"{name} must be one of {', '.join(choices)}")
+    return value
+
+
+def query_time(req: func.HttpRequest, name: str) -> datetime | None:
+    value = req.params.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        utc_text(moment)  # a time UTC cannot hold (year 1 at +01:00) is as wrong as a typo
+    except (ValueError, OverflowError) as error:
+        detail = f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T08:00:00Z"
+        raise _bad_parameter(name, detail) from error
+    return moment
+
+
+@contextmanager
+def invalid_query() -> Iterator[None]:
+    try:
+        yield
+    except InvalidQuery as error:
+        raise _bad_parameter(error.parameter, error.detail) from error
+
+
+def _bad_parameter(name: str, detail: str) -> ProblemError:
+    return ProblemError("invalid-request", detail, [FieldProblem(detail=detail, parameter=name)])
 
 
 # --- cancelling a saga (admin) --------------------------------------------------------------

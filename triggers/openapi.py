@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from application.ports import DeadLetter
+from application.quotes import CustomerQuotes
+from application.sagas import DEFAULT_PAGE, MAX_PAGE, SagaPage, SagaTotals
 from domain.messages import ID_PATTERN, Identifier, Premium
 from domain.quote import QuoteStatus
 from domain.saga import SagaStatus
@@ -202,6 +204,20 @@ LIST_DEAD_LETTERS = Operation(
             "required": False,
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 100},
         },
+        {
+            "name": "correlationId",
+            "in": "query",
+            "required": False,
+            "description": "Only the letters of this quote.",
+            "schema": {"type": "string", "pattern": ID_PATTERN},
+        },
+        {
+            "name": "state",
+            "in": "query",
+            "required": False,
+            "description": "open: not replayed yet; replayed: closed by a successful replay.",
+            "schema": {"type": "string", "enum": ["open", "replayed"]},
+        },
     ),
 )
 REPLAY_DEAD_LETTER = Operation(
@@ -213,6 +229,79 @@ REPLAY_DEAD_LETTER = Operation(
     (400, 404, 409, *STORE),
     auth=func.AuthLevel.ADMIN,
 )
+
+# --- operating the sagas (issue 12): list, count, a customer's quotes ----------------------
+
+
+def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+PAGE_PARAMS = (
+    _param(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+        "Items per page.",
+    ),
+    _param("continuation", {"type": "string"}, "The `continuation` of the page before."),
+)
+LIST_SAGAS = Operation(
+    "list_sagas",
+    "GET",
+    "sagas",
+    "Sagas, most recently started first, filtered and paged",
+    {200: SagaPage},
+    (400, *STORE),
+    auth=func.AuthLevel.ADMIN,
+    query=(
+        _param(
+            "status",
+            {"type": "string", "enum": [s.value for s in SagaStatus]},
+            "Only sagas in this status.",
+        ),
+        _param(
+            "stuck",
+            {"type": "boolean"},
+            "true: only sagas not ended whose step's deadline has passed.",
+        ),
+        _param(
+            "customerId", {"type": "string", "pattern": ID_PATTERN}, "Only this customer's sagas."
+        ),
+        _param(
+            "createdFrom",
+            {"type": "string", "format": "date-time"},
+            "Only sagas started at or after this time (no offset: UTC).",
+        ),
+        _param(
+            "createdTo",
+            {"type": "string", "format": "date-time"},
+            "Only sagas started at or before this time (no offset: UTC).",
+        ),
+        *PAGE_PARAMS,
+    ),
+)
+SAGA_SUMMARY = Operation(
+    "saga_summary",
+    "GET",
+    "sagas/summary",
+    "How many sagas are in each status, and how many are stuck",
+    {200: SagaTotals},
+    STORE,
+    auth=func.AuthLevel.ADMIN,
+)
+CUSTOMER_QUOTES = Operation(
+    "customer_quotes",
+    "GET",
+    "customers/{customerId}/quotes",
+    "A customer's quotes and their sagas' statuses",
+    {200: CustomerQuotes},
+    (400, 404, *STORE),
+    auth=func.AuthLevel.ADMIN,
+    query=PAGE_PARAMS,
+)
+SAGA_OPERATIONS = (LIST_SAGAS, SAGA_SUMMARY, CUSTOMER_QUOTES)
+
 # --- cancelling a saga (admin) --------------------------------------------------------------
 
 
@@ -271,7 +360,7 @@ CONSOLE = Operation(
 )
 OPERATIONS = (
     CREATE_QUOTE, APPROVE_QUOTE, GET_QUOTE, GET_CUSTOMER,
-    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, CANCEL_QUOTE, GET_OPENAPI, CONSOLE,
+    LIST_DEAD_LETTERS, REPLAY_DEAD_LETTER, CANCEL_QUOTE, *SAGA_OPERATIONS, GET_OPENAPI, CONSOLE,
 )  # fmt: skip
 # Unknown routes and wrong methods: answered 404/405 by a catch-all, not part of the contract.
 CATCH_ALL = Operation("unknown_route", "*", "{*path}", "", {}, (404, 405),

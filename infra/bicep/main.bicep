@@ -147,9 +147,9 @@ module cosmos 'modules/cosmos.bicep' = {
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     databaseName: appNames.COSMOS_DATABASE
     eventsContainerName: appNames.EVENTS_CONTAINER
+    viewsContainerName: appNames.VIEWS_CONTAINER
     idPartitionedContainerNames: [
       appNames.LEASES_CONTAINER
-      appNames.VIEWS_CONTAINER
       appNames.DEADLETTERS_CONTAINER
     ]
     appPrincipalId: identity.outputs.principalId

@@ -16,14 +16,19 @@ from application.ports import DeadLetter
 AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def letter(letter_id: str, received_at: datetime = AT, reason: str = "unknown type") -> DeadLetter:
+def letter(
+    letter_id: str,
+    received_at: datetime = AT,
+    reason: str = "unknown type",
+    correlation: str | None = "corr-1",
+) -> DeadLetter:
     return DeadLetter(
         id=letter_id,
         source="command",
         origin="quote-commands",
         reason=reason,
         payload='{"commandType": "Nope", "data": {"x": "é"}}',
-        correlationId="corr-1",
+        correlationId=correlation,
         receivedAt=received_at,
     )
 
@@ -115,3 +120,21 @@ class DeadLetterStoreContract:
 
         with pytest.raises(KeyError):
             getattr(store, operation)("L404", argument)
+
+    def test_letters_filter_by_correlation_id_and_by_open_or_replayed(self, store: Any) -> None:
+        q1_open = letter("L-q1-open", AT, correlation="Q1")
+        q1_done = letter("L-q1-done", AT + timedelta(minutes=1), correlation="Q1")
+        q2_open = letter("L-q2-open", AT + timedelta(minutes=2), correlation="Q2")
+        unknown = letter("L-none", AT + timedelta(minutes=3), correlation=None)
+        for parked in (q1_open, q1_done, q2_open, unknown):
+            store.put(parked)
+        replayed_at = AT + timedelta(hours=1)
+        store.mark_replayed("L-q1-done", replayed_at)
+        q1_done = q1_done.model_copy(update={"replayedAt": replayed_at})
+
+        assert store.list(correlation_id="Q1") == [q1_done, q1_open]
+        assert store.list(state="open") == [unknown, q2_open, q1_open]
+        assert store.list(state="replayed") == [q1_done]
+        assert store.list(correlation_id="Q1", state="open") == [q1_open]
+        assert store.list(correlation_id="Q3") == []
+        assert store.list(limit=1, state="open") == [unknown]

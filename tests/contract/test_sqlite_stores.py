@@ -3,8 +3,10 @@ only a file can promise: durability across reopen and crashes, and batch transac
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import queue
+import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +15,8 @@ from typing import Any
 import pytest
 
 from adapters.sqlite import SqliteDeadLetterStore, SqliteEventStore, SqliteViewStore
-from application.ports import AppendOutcome, ConcurrencyConflict, Versioned
+from application.ports import AppendOutcome, ConcurrencyConflict, PageKey, Versioned, ViewQuery
+from application.views import utc_text
 from tests.contract.dead_letter_store_contract import DeadLetterStoreContract, letter
 from tests.contract.event_store_contract import (
     WRITERS,
@@ -23,7 +26,7 @@ from tests.contract.event_store_contract import (
     attempt_append,
     run_writers_in_threads,
 )
-from tests.contract.view_store_contract import NOW, ViewStoreContract, view
+from tests.contract.view_store_contract import AT, NOW, ViewStoreContract, saga_view, view
 from tests.support.builders import batch
 
 pytestmark = pytest.mark.contract
@@ -297,3 +300,58 @@ def test_another_threads_append_is_not_part_of_this_threads_transaction(tmp_path
 
     assert other_thread_outcome == ["appended"]
     assert [e for _, e in store.read_all()] == batch("quote-B", 0, 1)
+
+
+# --- the saga query on a file -----------------------------------------------------------------
+
+OLD_VIEWS_SCHEMA = """
+CREATE TABLE views (id TEXT PRIMARY KEY, etag TEXT NOT NULL, document TEXT NOT NULL,
+                    saga_status TEXT, saga_deadline_us INTEGER)
+"""
+
+
+def test_a_views_file_written_before_the_query_columns_is_queried_as_it_stands(tmp_path: Path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # a file the previous version wrote
+        conn.execute(OLD_VIEWS_SCHEMA)
+        for document in (saga_view("Q-a", started=AT), saga_view("Q-b", started=None)):
+            conn.execute(
+                "INSERT INTO views VALUES (?, 'e', ?, 'Running', NULL)",
+                (document["id"], json.dumps(document)),
+            )
+    conn.close()
+
+    first, second = SqliteViewStore(path), SqliteViewStore(path)  # both add, one wins
+
+    assert [d["id"] for d in second.query(ViewQuery())] == ["Q-a", "Q-b"]
+    assert [d["id"] for d in first.query(ViewQuery(customer_id="C1", started_from=AT))] == ["Q-a"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ViewQuery(),
+        ViewQuery(status="Running"),
+        ViewQuery(customer_id="C1", with_saga=False),
+        ViewQuery(after=PageKey(utc_text(AT), "Q1")),
+    ],
+    ids=["all", "status", "customer", "next-page"],
+)
+def test_a_page_of_sagas_is_read_in_index_order_without_sorting(tmp_path: Path, query):
+    from adapters.sqlite_views import _view_filters
+
+    store = SqliteViewStore(tmp_path / "views.db")
+    where, values = _view_filters(query)
+    plan = (
+        store._db.connection()
+        .execute(
+            f"EXPLAIN QUERY PLAN SELECT document FROM views WHERE {' AND '.join(where)}"
+            " ORDER BY saga_started_at DESC, id DESC LIMIT 51",
+            values,
+        )
+        .fetchall()
+    )
+    details = " | ".join(row[-1] for row in plan)
+
+    assert "USING INDEX views_by_" in details, details
+    assert "TEMP B-TREE" not in details, details  # no sort of the whole table per page

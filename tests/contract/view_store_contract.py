@@ -6,13 +6,14 @@ Hooks a subclass provides: fixture `store` (an empty store per test); class attr
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pytest
 
-from application.ports import ConcurrencyConflict
-from application.views import empty_view, is_due
+from application.ports import ConcurrencyConflict, SagaCounts, ViewQuery
+from application.views import empty_view, is_due, is_stuck, listed, page_key, utc_text
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -153,3 +154,237 @@ class ViewStoreContract:
 
         assert len(due) == 2
         assert {d["id"] for d in due} <= {f"Q{n}" for n in range(5)}
+
+    # --- the saga query (GET /api/sagas) ------------------------------------------------------
+
+    def fill(self, store: Any, *documents: dict[str, Any]) -> list[dict[str, Any]]:
+        for document in documents:
+            store.save(document, None)
+        return list(documents)
+
+    def test_a_query_lists_the_views_with_a_saga_most_recent_first_without_timelines(
+        self, store: Any
+    ) -> None:
+        older = saga_view("Q-older", started=AT)
+        newer = saga_view("Q-newer", started=AT + timedelta(seconds=1))
+        self.fill(store, older, view("no-saga"), newer)
+
+        found = store.query(ViewQuery())
+
+        assert found == [listed(newer), listed(older)]
+        assert all("timeline" not in document for document in found)
+
+    def test_views_started_at_the_same_moment_list_by_id_descending(self, store: Any) -> None:
+        self.fill(store, *(saga_view(f"Q{n}", started=AT) for n in (2, 3, 1)))
+
+        assert ids(store.query(ViewQuery())) == ["Q3", "Q2", "Q1"]
+
+    def test_views_without_a_start_time_list_last_by_id_descending(self, store: Any) -> None:
+        self.fill(
+            store,
+            saga_view("Q-old-a", started=None),
+            saga_view("Q-new", started=AT),
+            saga_view("Q-old-b", started=None),
+        )
+
+        assert ids(store.query(ViewQuery())) == ["Q-new", "Q-old-b", "Q-old-a"]
+
+    def test_a_status_filter_keeps_the_sagas_in_that_status_only(self, store: Any) -> None:
+        self.fill(
+            store,
+            saga_view("Q-run", "Running", started=AT),
+            saga_view("Q-done", "Completed", started=AT),
+            saga_view("Q-comp", "Compensating", started=AT),
+            saga_view("Q-run-2", "Running", started=AT - timedelta(hours=1)),
+        )
+
+        assert ids(store.query(ViewQuery(status="Running"))) == ["Q-run", "Q-run-2"]
+        assert ids(store.query(ViewQuery(status="Compensated"))) == []
+
+    def test_the_stuck_filter_keeps_exactly_the_views_is_stuck_selects(self, store: Any) -> None:
+        past, plus_two = NOW - timedelta(minutes=1), timezone(timedelta(hours=2))
+        documents = self.fill(
+            store,
+            view("no-saga"),
+            saga_view("no-deadline", "Running", deadline=None),
+            saga_view("running-past", "Running", deadline=past),
+            saga_view("running-now", "Running", deadline=NOW),  # at, not past, its deadline
+            saga_view("running-future", "Running", deadline=NOW + timedelta(microseconds=1)),
+            saga_view("compensating-past", "Compensating", deadline=past),
+            saga_view("completed-past", "Completed", deadline=past),
+            saga_view("compensated-past", "Compensated", deadline=past),
+            # 13:30+02:00 is 11:30 UTC: stuck, though its text sorts after "12:00+00:00".
+            saga_view(
+                "offset-past", "Running", deadline=datetime(2024, 6, 1, 13, 30, tzinfo=plus_two)
+            ),
+        )
+
+        stuck = set(ids(store.query(ViewQuery(stuck_at=NOW))))
+
+        assert stuck == {d["id"] for d in documents if is_stuck(d, NOW)}
+        assert stuck == {"running-past", "compensating-past", "offset-past"}
+
+    def test_a_customer_filter_keeps_that_customers_views(self, store: Any) -> None:
+        self.fill(
+            store,
+            saga_view("Q-c1", customer="C1", started=AT),
+            saga_view("Q-c2", customer="C2", started=AT),
+            saga_view("Q-c1-quote-only", customer="C1", status=None),
+        )
+
+        assert ids(store.query(ViewQuery(customer_id="C1"))) == ["Q-c1"]
+        assert ids(store.query(ViewQuery(customer_id="C1", with_saga=False))) == [
+            "Q-c1",
+            "Q-c1-quote-only",
+        ]
+
+    def test_a_date_range_includes_both_ends_and_never_a_view_without_a_start(
+        self, store: Any
+    ) -> None:
+        minus_two = timezone(timedelta(hours=-2))
+        self.fill(
+            store,
+            saga_view("before", started=AT - timedelta(microseconds=1)),
+            saga_view("from", started=AT),
+            saga_view("inside", started=AT + timedelta(minutes=30)),
+            saga_view("to", started=AT + timedelta(hours=1)),
+            saga_view("after", started=AT + timedelta(hours=1, microseconds=1)),
+            saga_view("unknown", started=None),
+        )
+        # The same range written with another offset selects the same views.
+        start, end = AT.astimezone(minus_two), (AT + timedelta(hours=1)).astimezone(minus_two)
+
+        assert ids(store.query(ViewQuery(started_from=start, started_to=end))) == [
+            "to",
+            "inside",
+            "from",
+        ]
+        assert ids(store.query(ViewQuery(started_from=AT + timedelta(hours=1)))) == [
+            "after",
+            "to",
+        ]
+        assert ids(store.query(ViewQuery(started_to=AT - timedelta(microseconds=1)))) == ["before"]
+
+    def test_filters_combine(self, store: Any) -> None:
+        self.fill(
+            store,
+            saga_view("hit", "Running", customer="C1", started=AT, deadline=NOW - timedelta(1)),
+            saga_view("other-customer", "Running", customer="C2", started=AT, deadline=AT),
+            saga_view("not-stuck", "Running", customer="C1", started=AT, deadline=None),
+            saga_view(
+                "too-old", "Running", customer="C1", started=AT - timedelta(days=2), deadline=AT
+            ),
+        )
+        query = ViewQuery(status="Running", stuck_at=NOW, customer_id="C1",
+                          started_from=AT - timedelta(days=1))  # fmt: skip
+
+        assert ids(store.query(query)) == ["hit"]
+
+    @pytest.mark.parametrize("limit", [1, 2, 100])
+    def test_a_query_returns_at_most_the_limit_the_first_ones_in_order(
+        self, store: Any, limit: int
+    ) -> None:
+        documents = self.fill(
+            store, *(saga_view(f"Q{n:02}", started=AT + timedelta(seconds=n)) for n in range(5))
+        )
+
+        assert ids(store.query(ViewQuery(limit=limit))) == ids(documents[::-1])[:limit]
+
+    @pytest.mark.parametrize("page", [1, 2, 3])
+    def test_pages_after_each_last_key_list_every_view_once_in_order(
+        self, store: Any, page: int
+    ) -> None:
+        # Ties on the start time and views without one: every key boundary is crossed.
+        documents = [saga_view(f"Q{n}", started=AT + timedelta(seconds=n // 2)) for n in range(6)]
+        documents += [saga_view(f"Q-old-{n}", started=None) for n in range(3)]
+        self.fill(store, *documents)
+        expected = ids(store.query(ViewQuery(limit=100)))
+
+        assert ids(walk(store, ViewQuery(), page)) == expected
+        assert len(expected) == len(documents)
+
+    def test_sagas_started_or_changed_between_pages_neither_repeat_nor_skip_a_view(
+        self, store: Any
+    ) -> None:
+        first = self.fill(
+            store,
+            *(saga_view(f"Q{n}", "Running", started=AT + timedelta(seconds=n)) for n in range(6)),
+        )
+        seen: list[str] = []
+        after = None
+        for round_ in range(10):
+            found = store.query(ViewQuery(after=after, limit=2))
+            if not found:
+                break
+            seen += ids(found)
+            after = page_key(found[-1])
+            # Meanwhile: a new saga starts (it is newer than every page so far) and one not yet
+            # listed ends (its key does not move).
+            store.save(saga_view(f"Q-new-{round_}", started=AT + timedelta(hours=1)), None)
+            if round_ == 0:
+                current = store.get("Q1")
+                store.save(saga_view("Q1", "Completed", started=AT + timedelta(seconds=1)),
+                           current.etag)  # fmt: skip
+
+        assert seen == ids(first[::-1])
+
+    def test_counts_give_every_status_and_the_stuck_sagas(self, store: Any) -> None:
+        past = NOW - timedelta(minutes=1)
+        self.fill(
+            store,
+            view("no-saga"),
+            saga_view("r1", "Running", deadline=past),
+            saga_view("r2", "Running", deadline=NOW + timedelta(minutes=1)),
+            saga_view("c1", "Compensating", deadline=past),
+            saga_view("d1", "Completed", deadline=past),
+        )
+
+        counts = store.counts(NOW)
+
+        assert counts == SagaCounts(
+            {"Running": 2, "Compensating": 1, "Completed": 1, "Compensated": 0}, stuck=2
+        )
+
+    def test_counts_of_an_empty_store_are_zero(self, store: Any) -> None:
+        assert store.counts(NOW) == SagaCounts(
+            {"Running": 0, "Compensating": 0, "Completed": 0, "Compensated": 0}, stuck=0
+        )
+
+
+AT = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def saga_view(
+    view_id: str,
+    status: str | None = "Running",
+    *,
+    started: datetime | None = AT,
+    deadline: datetime | None = None,
+    customer: str = "C1",
+) -> dict[str, Any]:
+    """A view as the orchestrator writes it now (customerId, startedAt; None: an older view
+    without one), with a timeline entry that a query must not return."""
+    document = view(view_id, status, deadline)
+    document["customerId"] = customer
+    document["quote"] = {"quoteId": view_id, "customerId": customer, "premium": 10.0,
+                         "status": "Approved", "policyId": None}  # fmt: skip
+    document["timeline"] = [{"eventId": "e1", "eventType": "QuoteCreated", "reason": None}]
+    if status is not None and started is not None:
+        document["saga"] |= {"startedAt": utc_text(started), "updatedAt": utc_text(started)}
+    return document
+
+
+def ids(documents: list[dict[str, Any]]) -> list[str]:
+    return [d["id"] for d in documents]
+
+
+def walk(store: Any, query: ViewQuery, page: int) -> list[dict[str, Any]]:
+    """Every page of `query`, `page` views at a time, each after the last key of the one before."""
+    found: list[dict[str, Any]] = []
+    while True:
+        batch = store.query(
+            replace(query, limit=page, after=page_key(found[-1]) if found else None)
+        )
+        found += batch
+        if len(batch) < page:
+            return found

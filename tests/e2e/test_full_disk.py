@@ -46,8 +46,33 @@ def create(host: HostProcess, quote_id: str) -> tuple[int, dict[str, str], objec
 
 def test_a_full_disk_answers_503_problems_exits_cleanly_and_loses_nothing(small_disk):
     (small_disk / "data").mkdir()
-    host = HostProcess(small_disk / "data").start()
-    created, refused = [], []
+    host = HostProcess(small_disk / "data")
+    again = HostProcess(small_disk / "data", name="after")
+    try:
+        host.start()
+        created, refused = fill(host)
+        assert host.terminate() == 0  # SIGTERM while full: finishes what it can, exits 0
+        log = (small_disk / "data" / "host.log").read_text()
+        assert "database or disk is full" in log
+        assert "cannot rollback" not in log
+        assert "Traceback" not in log
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        again.start()
+        for quote_id in created:  # every quote answered 201 was kept
+            assert again.client.quote(quote_id)["quote"]["quoteId"] == quote_id
+        for quote_id in refused[:3]:  # and what was refused can be sent again
+            assert create(again, quote_id)[0] == 201
+    finally:
+        for process in (host, again):  # a failed assertion must not leave a host running
+            if process.alive():
+                process.kill()
+
+
+def fill(host: HostProcess) -> tuple[list[str], list[str]]:
+    """Create quotes until 20 are refused; the ids answered 201 and those answered 503."""
+    created: list[str] = []
+    refused: list[str] = []
     for _ in range(3000):
         quote_id = f"Q-{uuid.uuid4().hex[:8]}"
         status, headers, body = create(host, quote_id)
@@ -63,19 +88,4 @@ def test_a_full_disk_answers_503_problems_exits_cleanly_and_loses_nothing(small_
             break
     assert created, "nothing was created before the disk filled up"
     assert len(refused) >= 20, "the disk never filled up"
-
-    assert host.terminate() == 0  # SIGTERM while full: finishes what it can, exits 0
-    log = (small_disk / "data" / "host.log").read_text()
-    assert "database or disk is full" in log
-    assert "cannot rollback" not in log
-    assert "Traceback" not in log
-
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    again = HostProcess(small_disk / "data", name="after").start()
-    try:
-        for quote_id in created:  # every quote answered 201 was kept
-            assert again.client.quote(quote_id)["quote"]["quoteId"] == quote_id
-        for quote_id in refused[:3]:  # and what was refused can be sent again
-            assert create(again, quote_id)[0] == 201
-    finally:
-        again.kill()
+    return created, refused

@@ -112,7 +112,11 @@ def test_no_app_setting_is_left_over_from_a_rename(bindings, settings):
 def test_the_change_feed_trigger_watches_the_deployed_database_and_containers(bindings, settings):
     cosmos, main = module("cosmos"), template(MAIN)
     params = main.resolve(main.module_params("cosmos"))
-    containers = {params["eventsContainerName"], *params["idPartitionedContainerNames"]}
+    containers = {
+        params["eventsContainerName"],
+        params["viewsContainerName"],
+        *params["idPartitionedContainerNames"],
+    }
     triggers = triggers_of(bindings, "cosmosDBTrigger")
     assert triggers
     for trigger in triggers:
@@ -129,8 +133,10 @@ def test_the_deployed_containers_are_the_ones_the_cosmos_adapter_expects(setting
     cosmos, main = module("cosmos"), template(MAIN)
     params = main.resolve(main.module_params("cosmos"))
     events = cosmos.resource("eventsContainer")["properties"]["resource"]
+    views = cosmos.resource("viewsContainer")["properties"]["resource"]
     by_id = cosmos.resource("idContainers")["properties"]["resource"]
     deployed = {params["eventsContainerName"]: events["partitionKey"]["paths"]}
+    deployed[params["viewsContainerName"]] = views["partitionKey"]["paths"]
     deployed |= dict.fromkeys(params["idPartitionedContainerNames"], by_id["partitionKey"]["paths"])
 
     expected = {settings[c["setting"]]: [c["partitionKeyPath"]] for c in spec.values()}
@@ -138,11 +144,23 @@ def test_the_deployed_containers_are_the_ones_the_cosmos_adapter_expects(setting
     assert params["databaseName"] == settings["COSMOS_DATABASE"]
 
 
-def test_the_events_container_takes_its_indexing_policy_from_the_shared_file():
-    events = module("cosmos").resource("eventsContainer")["properties"]["resource"]
-    loaded = module("cosmos").resolve(events["indexingPolicy"])
+@pytest.mark.parametrize(
+    ("resource", "logical"), [("eventsContainer", "events"), ("viewsContainer", "views")]
+)
+def test_a_container_with_its_own_indexing_policy_takes_it_from_the_shared_file(resource, logical):
+    spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
+    deployed = module("cosmos").resource(resource)["properties"]["resource"]
+    loaded = module("cosmos").resolve(deployed["indexingPolicy"])
     assert isinstance(loaded, Unresolved)
-    assert "../../cosmos/indexing-policy.json" in loaded.expression
+    assert f"../../cosmos/{spec[logical]['indexingPolicyFile']}" in loaded.expression
+
+
+def test_every_container_with_an_indexing_policy_file_is_deployed_with_one():
+    spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
+    with_policy = {logical for logical, props in spec.items() if "indexingPolicyFile" in props}
+    assert with_policy == {"events", "views"}
+    by_id = module("cosmos").resource("idContainers")["properties"]["resource"]
+    assert "indexingPolicy" not in by_id  # leases and dead letters: the default policy
 
 
 def test_every_consumed_hub_and_consumer_group_is_deployed_as_a_pair(bindings, settings):

@@ -25,7 +25,10 @@ param databaseName string
 @description('Event store container, partitioned by /streamId (app setting EVENTS_CONTAINER).')
 param eventsContainerName string
 
-@description('Containers partitioned by /id: leases, views, dead letters.')
+@description('Read-model views, partitioned by /id, with their own indexing policy (app setting VIEWS_CONTAINER).')
+param viewsContainerName string
+
+@description('Other containers partitioned by /id, on the default indexing policy: leases, dead letters.')
 param idPartitionedContainerNames array
 
 @description('Principal id of the app identity.')
@@ -37,6 +40,8 @@ var dataContributorRoleDefinitionId = '00000000-0000-0000-0000-000000000002'
 
 // Written by the Cosmos engineer next to the adapter that depends on it.
 var eventsIndexingPolicy = loadJsonContent('../../cosmos/indexing-policy.json')
+// The composite index GET /api/sagas sorts by: an ORDER BY on two paths needs one.
+var viewsIndexingPolicy = loadJsonContent('../../cosmos/views-indexing-policy.json')
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   // checkov:skip=CKV_AZURE_99: No VNet in this deployment: the Flex app reaches Cosmos over the public endpoint; keys are disabled, so every request needs an Entra token and a Cosmos SQL role
@@ -89,6 +94,22 @@ resource eventsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/con
         version: 2
       }
       indexingPolicy: eventsIndexingPolicy
+    }
+  }
+}
+
+resource viewsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: viewsContainerName
+  properties: {
+    resource: {
+      id: viewsContainerName
+      partitionKey: {
+        paths: ['/id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: viewsIndexingPolicy
     }
   }
 }

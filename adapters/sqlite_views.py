@@ -1,0 +1,186 @@
+"""The SQLite read-model store: quote views by id, time-outs and saga queries by index.
+
+Shares its file (and SqliteDatabase) with the event store and dead letters: adapters/sqlite.py,
+which re-exports SqliteViewStore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from datetime import datetime
+from typing import Any
+
+from adapters.sqlite_database import SqliteDatabase, database_for, epoch_micros
+from application.ports import ConcurrencyConflict, SagaCounts, Versioned, ViewQuery
+from domain.saga import TERMINAL, SagaStatus
+
+_VIEWS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS views (
+    id TEXT PRIMARY KEY,
+    etag TEXT NOT NULL,
+    document TEXT NOT NULL,
+    saga_status TEXT,
+    saga_deadline_us INTEGER
+);
+CREATE INDEX IF NOT EXISTS views_by_deadline ON views (saga_deadline_us)
+    WHERE saga_deadline_us IS NOT NULL
+"""
+
+
+# What GET /api/sagas filters and sorts by, read from the document itself: virtual generated
+# columns need no backfill, so a file written before they existed is queryable once they are
+# added (ALTER TABLE may add VIRTUAL, not STORED, ones). startedAt is a fixed-width UTC text
+# (application.views.utc_text): its text order is its time order.
+# https://www.sqlite.org/gencol.html
+_QUERY_COLUMNS = {
+    "saga_started_at": "json_extract(document, '$.saga.startedAt')",
+    "customer_id": "json_extract(document, '$.customerId')",
+}
+_QUERY_INDEXES = """
+CREATE INDEX IF NOT EXISTS views_by_start ON views (saga_started_at, id);
+CREATE INDEX IF NOT EXISTS views_by_status ON views (saga_status, saga_started_at, id);
+CREATE INDEX IF NOT EXISTS views_by_customer ON views (customer_id, saga_started_at, id)
+"""
+_TERMINAL = tuple(sorted(status.value for status in TERMINAL))
+_NOT_TERMINAL = f"saga_status NOT IN ({', '.join('?' for _ in _TERMINAL)})"
+
+
+def _add_query_columns(db: SqliteDatabase) -> None:
+    with db.transaction() as conn:  # under the write lock: one process adds them
+        present = {row[1] for row in conn.execute("PRAGMA table_xinfo(views)")}
+        for name, expression in _QUERY_COLUMNS.items():
+            if name not in present:
+                conn.execute(
+                    f"ALTER TABLE views ADD COLUMN {name} TEXT"
+                    f" GENERATED ALWAYS AS ({expression}) VIRTUAL"
+                )
+        for statement in _QUERY_INDEXES.split(";"):
+            conn.execute(statement)
+
+
+def _saga_columns(document: dict[str, Any]) -> tuple[str | None, int | None]:
+    saga = document.get("saga")
+    if not saga:
+        return None, None
+    deadline = saga.get("deadline")
+    return saga.get("status"), None if deadline is None else epoch_micros(
+        datetime.fromisoformat(deadline)
+    )
+
+
+class SqliteViewStore:
+    """Read-model documents with a fresh uuid4 etag per save; time-outs found by index."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] | SqliteDatabase, synchronous: str = "FULL"
+    ) -> None:
+        self._db = database_for(path, synchronous, _VIEWS_SCHEMA)
+        _add_query_columns(self._db)
+
+    def get(self, view_id: str) -> Versioned | None:
+        self._db.count("reads")
+        row = (
+            self._db.connection()
+            .execute("SELECT document, etag FROM views WHERE id = ?", (view_id,))
+            .fetchone()
+        )
+        return None if row is None else Versioned(document=json.loads(row[0]), etag=row[1])
+
+    def save(self, document: dict[str, Any], etag: str | None) -> None:
+        status, deadline = _saga_columns(document)
+        values = (uuid.uuid4().hex, json.dumps(document), status, deadline, document["id"])
+        self._db.count("writes")
+        with self._db.transaction() as conn:
+            if etag is None:
+                try:
+                    conn.execute(
+                        "INSERT INTO views (etag, document, saga_status, saga_deadline_us, id)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        values,
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise ConcurrencyConflict(f"view {document['id']} exists") from exc
+                return
+            replaced = conn.execute(
+                "UPDATE views SET etag = ?, document = ?, saga_status = ?, saga_deadline_us = ?"
+                " WHERE id = ? AND etag = ?",
+                (*values, etag),
+            )
+            if replaced.rowcount != 1:
+                raise ConcurrencyConflict(f"view {document['id']} changed since it was read")
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Views of sagas that are not terminal and whose deadline <= now: as `is_due`."""
+        terminal = sorted(status.value for status in TERMINAL)
+        marks = ", ".join("?" for _ in terminal)
+        self._db.count("reads")
+        rows = self._db.connection().execute(
+            "SELECT document FROM views WHERE saga_deadline_us <= ?"
+            f" AND COALESCE(saga_status, '') NOT IN ({marks})"
+            " ORDER BY saga_deadline_us, id LIMIT ?",
+            (epoch_micros(now), *terminal, limit),
+        )
+        return [json.loads(document) for (document,) in rows]
+
+    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+        """application.views.matches in SQL, ordered (and paged) by the views_by_* indexes."""
+        from application.views import listed
+
+        where, values = _view_filters(query)
+        self._db.count("reads")
+        rows = self._db.connection().execute(
+            f"SELECT document FROM views WHERE {' AND '.join(where)}"
+            " ORDER BY saga_started_at DESC, id DESC LIMIT ?",  # NULLs sort last when DESC
+            (*values, query.limit),
+        )
+        return [listed(json.loads(document)) for (document,) in rows]
+
+    def counts(self, now: datetime) -> SagaCounts:
+        self._db.count("reads")
+        conn = self._db.connection()
+        rows = conn.execute(
+            "SELECT saga_status, COUNT(*) FROM views WHERE saga_status IS NOT NULL"
+            " GROUP BY saga_status"
+        ).fetchall()
+        (stuck,) = conn.execute(
+            f"SELECT COUNT(*) FROM views WHERE saga_deadline_us < ? AND {_NOT_TERMINAL}",
+            (epoch_micros(now), *_TERMINAL),
+        ).fetchone()
+        found = dict(rows)
+        return SagaCounts({s.value: found.get(s.value, 0) for s in SagaStatus}, stuck)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _view_filters(query: ViewQuery) -> tuple[list[str], list[Any]]:
+    from application.views import utc_text
+
+    where, values = ["1"], []
+    if query.with_saga:
+        where.append("saga_status IS NOT NULL")
+    if query.status is not None:
+        where.append("saga_status = ?")
+        values.append(query.status)
+    if query.stuck_at is not None:
+        where.append(f"saga_deadline_us < ? AND {_NOT_TERMINAL}")
+        values += [epoch_micros(query.stuck_at), *_TERMINAL]
+    if query.customer_id is not None:
+        where.append("customer_id = ?")
+        values.append(query.customer_id)
+    if query.started_from is not None:
+        where.append("saga_started_at >= ?")
+        values.append(utc_text(query.started_from))
+    if query.started_to is not None:
+        where.append("saga_started_at <= ?")
+        values.append(utc_text(query.started_to))
+    if query.after is not None and query.after.started_at is None:
+        where.append("saga_started_at IS NULL AND id < ?")
+        values.append(query.after.view_id)
+    elif query.after is not None:
+        where.append("((saga_started_at, id) < (?, ?) OR saga_started_at IS NULL)")
+        values += [query.after.started_at, query.after.view_id]
+    return where, values
