@@ -189,6 +189,26 @@ def expect_rows(page, quote_ids: list[str]) -> None:
     expect(page.locator("#saga-table tbody tr td:first-child")).to_have_text(quote_ids)
 
 
+def test_the_saga_list_pages_on_with_the_continuation_and_back_to_the_first(host, browser, calls):
+    needs("list_sagas")
+    page = browser.new_page()
+    page.on("request", lambda r: calls.append(r.url) if "/api/sagas?" in r.url else None)
+    page.goto(f"http://127.0.0.1:{host.port}/api/console?code={KEY}&limit=2")
+    page.wait_for_selector("body[data-ready]")
+    expect_rows(page, ["Q-run", "Q-big"])  # most recent first, two a page
+    expect(page.locator("#first")).to_be_disabled()
+    page.click("#next")
+    expect_rows(page, ["Q-done"])
+    expect(page.locator("#page")).to_have_text("page 2")
+    expect(page.locator("#next")).to_be_disabled()  # no continuation after the last page
+    page.click("#first")
+    expect_rows(page, ["Q-run", "Q-big"])
+    tokens = [parse_qs(urlsplit(url).query).get("continuation") for url in calls]
+    assert [token is None for token in tokens] == [True, False, True]  # first, next, first
+    assert {parse_qs(urlsplit(url).query)["limit"][0] for url in calls} == {"2"}
+    page.close()
+
+
 def test_opening_a_quote_shows_its_timeline_with_the_reasons(console):
     console.fill("#open-id", "Q-big")
     console.click("#open button[type=submit]")
