@@ -4,7 +4,7 @@ the continuation tokens of a page."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -13,19 +13,9 @@ from application.sagas import InvalidQuery, decode_continuation, encode_continua
 from application.views import apply_event, apply_saga, empty_view, matches, utc_text
 from domain import messages as m
 from domain.saga_events import SagaStarted, SagaState, SagaStatus
+from tests.unit.test_views import T0, envelope
 
 pytestmark = pytest.mark.unit
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def envelope(stream: str, sequence: int, event_type: str, data: dict) -> m.EventEnvelope:
-    return m.EventEnvelope(
-        id=m.document_id(stream, sequence), streamId=stream, sequenceNumber=sequence,
-        eventId=f"{stream}-{sequence}", eventType=event_type, schemaVersion=1,
-        timestamp=T0 + timedelta(seconds=sequence), correlationId="Q1", causationId="c",
-        data=data,
-    )  # fmt: skip
 
 
 def saga_entry(sequence: int, event_type: str, reason: str | None = None, **data) -> tuple:
