@@ -18,7 +18,7 @@ from domain.customer import Customer
 from domain.errors import Unprocessable
 from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
 from domain.quote import Quote, QuoteStatus
-from domain.saga import CREATE_POLICY, SagaStatus
+from domain.saga import SagaStatus, SagaStep
 
 REQUEST_NAMESPACE = uuid.UUID("5d9e2b7c-1f3a-4e6d-8c2b-9a7f0e4d3c21")
 
@@ -118,7 +118,7 @@ class QuoteService:
         if view["saga"]:
             return {**view, "saga": {**view["saga"], "projected": True}}
         if view["quote"].get("status") == QuoteStatus.APPROVED:
-            pending = {"status": SagaStatus.RUNNING.value, "step": CREATE_POLICY}
+            pending = {"status": SagaStatus.RUNNING.value, "step": SagaStep.CREATE_POLICY.value}
             return {**view, "saga": {**pending, "projected": False}}
         return view
 

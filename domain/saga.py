@@ -27,10 +27,7 @@ from domain.messages import (
 )
 from domain.saga_builder import StepBuilder
 from domain.saga_events import (
-    CREATE_POLICY,
-    REJECT_QUOTE,
     TERMINAL,
-    UPDATE_CUSTOMER,
     CancelRequested,
     SagaAdvanced,
     SagaCancelled,
@@ -45,6 +42,7 @@ from domain.saga_events import (
     SagaStarted,
     SagaState,
     SagaStatus,
+    SagaStep,
     StepTimedOut,
     cancel_input,
     initial_state,
@@ -54,10 +52,7 @@ from domain.saga_events import (
 from domain.saga_undo import cancelled, check_cancellable, timed_out
 
 __all__ = [
-    "CREATE_POLICY",
-    "REJECT_QUOTE",
     "TERMINAL",
-    "UPDATE_CUSTOMER",
     "CancelRequested",
     "SagaAdvanced",
     "SagaCancelled",
@@ -72,6 +67,7 @@ __all__ = [
     "SagaStarted",
     "SagaState",
     "SagaStatus",
+    "SagaStep",
     "StepTimedOut",
     "cancel_input",
     "decide",
@@ -100,7 +96,7 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 step.to(
                     SagaStarted,
                     SagaStatus.RUNNING,
-                    CREATE_POLICY,
+                    SagaStep.CREATE_POLICY,
                     [
                         CreatePolicy(
                             policyId=policy_id,
@@ -115,12 +111,12 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 )
             ]
         case PolicyCreated():
-            if step.waiting_on(CREATE_POLICY):
+            if step.waiting_on(SagaStep.CREATE_POLICY):
                 return [
                     step.to(
                         SagaAdvanced,
                         SagaStatus.RUNNING,
-                        UPDATE_CUSTOMER,
+                        SagaStep.UPDATE_CUSTOMER,
                         [
                             UpdateCustomerPolicyCount(
                                 customerId=event.customerId,
@@ -145,17 +141,17 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 ]
             return []
         case PolicyCreationFailed():
-            if step.waiting_on(CREATE_POLICY):
+            if step.waiting_on(SagaStep.CREATE_POLICY):
                 return [step.compensate(event.reason, [])]
             return []
         case CustomerPolicyCountUpdated():
             # Late (after a time-out) needs nothing: RemoveCustomerPolicy was issued behind it
             # on the same customer partition, and the customer refuses a removed policy.
-            if step.waiting_on(UPDATE_CUSTOMER):
+            if step.waiting_on(SagaStep.UPDATE_CUSTOMER):
                 return [step.to(SagaCompleted, SagaStatus.COMPLETED, None, [])]
             return []
         case CustomerPolicyCountUpdateFailed():
-            if step.waiting_on(UPDATE_CUSTOMER):
+            if step.waiting_on(SagaStep.UPDATE_CUSTOMER):
                 return [step.compensate(event.reason, [step.cancel_policy(event.reason)])]
             return []
         case QuoteRejected():

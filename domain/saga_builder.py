@@ -15,7 +15,6 @@ from domain.messages import (
     make_command,
 )
 from domain.saga_events import (
-    REJECT_QUOTE,
     SAGA_NAMESPACE,
     SagaCompensationStarted,
     SagaEvent,
@@ -23,6 +22,7 @@ from domain.saga_events import (
     SagaRules,
     SagaState,
     SagaStatus,
+    SagaStep,
 )
 
 
@@ -39,7 +39,7 @@ class StepBuilder:
     def __init__(self, state: SagaState, inp: SagaInput, rules: SagaRules) -> None:
         self.state, self.inp, self.rules = state, inp, rules
 
-    def waiting_on(self, step: str) -> bool:
+    def waiting_on(self, step: SagaStep) -> bool:
         return self.state.status is SagaStatus.RUNNING and self.state.step == step
 
     def cancel_policy(self, reason: str) -> CancelPolicy:
@@ -50,7 +50,7 @@ class StepBuilder:
         return self.to(
             SagaCompensationStarted,
             SagaStatus.COMPENSATING,
-            REJECT_QUOTE,
+            SagaStep.REJECT_QUOTE,
             self.rejecting(reason, undo),
             reason=reason,
         )
@@ -63,7 +63,7 @@ class StepBuilder:
         self,
         kind: type[SagaEvent],
         status: SagaStatus,
-        step: str | None,
+        step: SagaStep | None,
         commands: Sequence[Command | CommandEnvelope],
         *,
         reason: str | None = None,

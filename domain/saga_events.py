@@ -14,11 +14,6 @@ from domain.messages import CommandEnvelope, DomainEvent, Message
 
 SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
 
-# The steps a saga waits on (named after the command it waits to see done).
-CREATE_POLICY = "CreatePolicy"
-UPDATE_CUSTOMER = "UpdateCustomerPolicyCount"
-REJECT_QUOTE = "RejectQuote"
-
 
 def policy_id_for(quote_id: str) -> str:
     """One policy per quote, by construction: its id derives from the quote's."""
@@ -30,6 +25,14 @@ class SagaStatus(StrEnum):
     COMPENSATING = "Compensating"
     COMPLETED = "Completed"
     COMPENSATED = "Compensated"
+
+
+class SagaStep(StrEnum):
+    """The steps a saga waits on, named after the command it waits to see done (stored so)."""
+
+    CREATE_POLICY = "CreatePolicy"
+    UPDATE_CUSTOMER = "UpdateCustomerPolicyCount"
+    REJECT_QUOTE = "RejectQuote"
 
 
 TERMINAL = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED})
@@ -44,7 +47,7 @@ class StepTimedOut(Message):
     """The step the saga waits on passed its deadline (fed by the time-out timer)."""
 
     quoteId: str
-    step: str
+    step: SagaStep
     deadline: datetime
 
 
@@ -77,7 +80,7 @@ class SagaInput:
     traceparent: str | None = field(default=None, compare=False)
 
 
-def timeout_input(quote_id: str, step: str, deadline: datetime, now: datetime) -> SagaInput:
+def timeout_input(quote_id: str, step: SagaStep, deadline: datetime, now: datetime) -> SagaInput:
     """A time-out with an id of its own deadline, so the timer firing twice is one input."""
     input_id = str(uuid.uuid5(SAGA_NAMESPACE, f"timeout:{quote_id}:{step}:{deadline.isoformat()}"))
     return SagaInput(
@@ -100,7 +103,7 @@ class SagaEvent(Message):
     triggerId: str
     triggerType: str
     status: SagaStatus
-    step: str | None = None
+    step: SagaStep | None = None
     deadline: datetime | None = None
     commands: tuple[CommandEnvelope, ...] = ()
     reason: str | None = None
@@ -151,7 +154,7 @@ class SagaState(BaseModel):
     premium: float | None = None
     policyId: str | None = None
     status: SagaStatus | None = None
-    step: str | None = None
+    step: SagaStep | None = None
     deadline: datetime | None = None
     pending: tuple[CommandEnvelope, ...] = ()
     cancelIssued: bool = False

@@ -7,15 +7,14 @@ from domain.errors import DomainError
 from domain.messages import Command, RemoveCustomerPolicy
 from domain.saga_builder import StepBuilder, started
 from domain.saga_events import (
-    REJECT_QUOTE,
     TERMINAL,
-    UPDATE_CUSTOMER,
     CancelRequested,
     SagaCancelled,
     SagaCompensationRetried,
     SagaEvent,
     SagaState,
     SagaStatus,
+    SagaStep,
     StepTimedOut,
 )
 
@@ -72,7 +71,7 @@ def cancelled(state: SagaState, event: CancelRequested, step: StepBuilder) -> li
         step.to(
             SagaCancelled,
             SagaStatus.COMPENSATING,
-            REJECT_QUOTE,
+            SagaStep.REJECT_QUOTE,
             step.rejecting(reason, undo(state, step, reason)),
             reason=reason,
             requestedBy=event.requestedBy,
@@ -84,7 +83,7 @@ def undo(state: SagaState, step: StepBuilder, reason: str) -> list[Command]:
     """What undoes the running step and those before it: the policy is cancelled (a tombstone
     if it is not created yet), and its count on the customer once the saga asked for one."""
     cancel = step.cancel_policy(reason)
-    if state.step != UPDATE_CUSTOMER:
+    if state.step is not SagaStep.UPDATE_CUSTOMER:
         return [cancel]
     remove = RemoveCustomerPolicy(
         customerId=started(state, state.customerId),

@@ -127,7 +127,11 @@ def test_an_approval_or_rejection_before_the_quote_was_created_is_an_inconsisten
 
 @pytest.mark.parametrize(
     ("step", "policy_id"),
-    [(saga.UPDATE_CUSTOMER, None), (saga.UPDATE_CUSTOMER, "P1"), (saga.CREATE_POLICY, None)],
+    [
+        (saga.SagaStep.UPDATE_CUSTOMER, None),
+        (saga.SagaStep.UPDATE_CUSTOMER, "P1"),
+        (saga.SagaStep.CREATE_POLICY, None),
+    ],
 )
 def test_a_running_saga_that_never_started_times_out_as_an_inconsistent_stream(step, policy_id):
     broken = SagaState(
