@@ -2,10 +2,10 @@
 in, saga events out.
 
 Each saga event records the commands it issues, so a redelivered input can re-publish exactly
-the same commands (same ids) without deciding again. Command ids are uuid5(input id, step).
-The saga's inputs, events and state are in saga_events.py (re-exported here, so a reader finds
-the whole saga under one name), how its events are built in saga_builder.py, and how it gives
-up on a step (time-out, cancellation) in saga_undo.py.
+the same commands (same ids) without deciding again. Command ids are uuid5(input id, the
+command's registered name). The saga's inputs, events and state are in saga_events.py
+(re-exported here, so a reader finds the whole saga under one name), how its events are built
+in saga_builder.py, and how it gives up on a step (time-out, cancellation) in saga_undo.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from domain.messages import (
+    CancelPolicy,
     CreatePolicy,
     CustomerPolicyCountUpdated,
     CustomerPolicyCountUpdateFailed,
@@ -24,6 +25,7 @@ from domain.messages import (
     QuoteCreated,
     QuoteRejected,
     UpdateCustomerPolicyCount,
+    command_name,
 )
 from domain.saga_builder import StepBuilder
 from domain.saga_events import (
@@ -178,7 +180,7 @@ def evolve(state: SagaState, event: SagaEvent) -> SagaState:
         "deadline": event.deadline,
         "handled": state.handled | {event.triggerId},
         "cancelIssued": state.cancelIssued
-        or any(c.commandType == "CancelPolicy" for c in event.commands),
+        or any(c.commandType == command_name(CancelPolicy) for c in event.commands),
     }
     if event.status in TERMINAL:
         update["pending"] = ()

@@ -69,6 +69,14 @@ class CancelRequested(Message):
     requestedBy: Operator
 
 
+# The names a saga event records as its triggerType for the inputs that are not stored events
+# (a domain event's is its codec name): registered, so renaming a class changes no stored name.
+INPUT_NAMES: dict[type[Message], str] = {
+    StepTimedOut: "StepTimedOut",
+    CancelRequested: "CancelRequested",
+}
+
+
 @dataclass(frozen=True)
 class SagaInput:
     """One thing that happened to a saga; `input_id` is the causing event's id."""

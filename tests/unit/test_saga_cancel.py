@@ -21,6 +21,7 @@ from domain.messages import (
     QuoteRejected,
     RejectQuote,
     RemoveCustomerPolicy,
+    command_name,
     make_command,
 )
 from domain.saga import SagaInput, SagaStatus, cancel_input, policy_id_for, timeout_input
@@ -86,8 +87,8 @@ def state_after(*inputs: SagaInput) -> saga.SagaState:
 
 
 def issued(command, by: SagaInput = cancel):
-    """A command as the saga issues it for `by`: id uuid5(input id, command type)."""
-    name = type(command).__name__
+    """A command as the saga issues it for `by`: id uuid5(input id, registered command name)."""
+    name = command_name(command)
     return make_command(
         command,
         command_id=str(uuid.uuid5(SAGA_NAMESPACE, f"{by.input_id}:{name}")),

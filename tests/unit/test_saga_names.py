@@ -163,3 +163,25 @@ def test_every_path_stores_the_same_names_and_command_ids_as_before(path):
 def test_the_time_outs_of_a_path_keep_their_ids(path):
     ids = [e.triggerId for e in walk(path) if e.triggerType == "StepTimedOut"]
     assert ids == TIMEOUT_IDS[path]
+
+
+def test_renaming_every_message_class_changes_no_stored_name_and_no_command_id():
+    from domain import codec
+    from domain.messages import COMMAND_TYPES
+    from domain.saga_events import INPUT_NAMES
+
+    classes = [
+        *(cls for cls, _ in codec.EVENT_TYPES.values()),
+        *(cls for _, cls in COMMAND_TYPES.values()),
+        *INPUT_NAMES,
+    ]
+    names = [(cls.__name__, cls.__qualname__) for cls in classes]
+    try:  # a type's names are slots: pytest's monkeypatch cannot restore them
+        for n, cls in enumerate(classes):
+            cls.__name__ = cls.__qualname__ = f"Renamed{n}"
+        assert saga.CancelRequested.__name__.startswith("Renamed")  # the rename took
+        for path in PATHS:
+            assert stored(walk(path)) == GOLDEN[path]
+    finally:
+        for cls, (name, qualname) in zip(classes, names, strict=True):
+            cls.__name__, cls.__qualname__ = name, qualname
