@@ -38,6 +38,7 @@ from domain.saga_events import (
     SagaCompensationStarted,
     SagaCompleted,
     SagaEvent,
+    SagaEventBase,
     SagaInput,
     SagaLateEventCompensated,
     SagaRules,
@@ -63,6 +64,7 @@ __all__ = [
     "SagaCompensationStarted",
     "SagaCompleted",
     "SagaEvent",
+    "SagaEventBase",
     "SagaInput",
     "SagaLateEventCompensated",
     "SagaRules",
@@ -182,14 +184,26 @@ def evolve(state: SagaState, event: SagaEvent) -> SagaState:
         "cancelIssued": state.cancelIssued
         or any(c.commandType == command_name(CancelPolicy) for c in event.commands),
     }
-    if event.status in TERMINAL:
-        update["pending"] = ()
-    elif not isinstance(event, SagaLateEventCompensated):
-        update["pending"] = event.commands
-    if isinstance(event, SagaStarted):
-        update |= {
-            "customerId": event.customerId,
-            "premium": event.premium,
-            "policyId": event.policyId,
-        }
+    pending = event.commands
+    match event:
+        case SagaStarted():
+            update |= {
+                "customerId": event.customerId,
+                "premium": event.premium,
+                "policyId": event.policyId,
+            }
+        case SagaLateEventCompensated():
+            pending = state.pending  # its undo goes out once; what the saga awaits stays
+        case (
+            SagaAdvanced()
+            | SagaCompleted()
+            | SagaCompensationStarted()
+            | SagaCancelled()
+            | SagaCompensationRetried()
+            | SagaCompensated()
+        ):
+            pass  # pending: the commands it issued (none once the saga ends)
+        case _:
+            assert_never(event)
+    update["pending"] = () if event.status in TERMINAL else pending
     return state.model_copy(update=update)

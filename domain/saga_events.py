@@ -106,7 +106,9 @@ def cancel_input(
     return SagaInput(input_id, now, quote_id, request, traceparent)
 
 
-class SagaEvent(Message):
+class SagaEventBase(Message):
+    """What every saga event records; a saga event is one of the kinds in `SagaEvent`."""
+
     quoteId: str
     triggerId: str
     triggerType: str
@@ -117,41 +119,54 @@ class SagaEvent(Message):
     reason: str | None = None
 
 
-class SagaStarted(SagaEvent):
+class SagaStarted(SagaEventBase):
     customerId: str
     premium: float
     policyId: str
 
 
-class SagaAdvanced(SagaEvent):
+class SagaAdvanced(SagaEventBase):
     pass
 
 
-class SagaCompleted(SagaEvent):
+class SagaCompleted(SagaEventBase):
     pass
 
 
-class SagaCompensationStarted(SagaEvent):
+class SagaCompensationStarted(SagaEventBase):
     pass
 
 
-class SagaCancelled(SagaEvent):
+class SagaCancelled(SagaEventBase):
     """An operator's decision: the same undo as a time-out of the step, `reason` saying who
     and why ("cancelled by ...: ...") so every reader of saga reasons shows it as it is."""
 
     requestedBy: str
 
 
-class SagaCompensationRetried(SagaEvent):
+class SagaCompensationRetried(SagaEventBase):
     pass
 
 
-class SagaCompensated(SagaEvent):
+class SagaCompensated(SagaEventBase):
     pass
 
 
-class SagaLateEventCompensated(SagaEvent):
+class SagaLateEventCompensated(SagaEventBase):
     pass
+
+
+# Every kind of saga event: `evolve` matches on it, so a new kind that is not evolved fails mypy.
+SagaEvent = (
+    SagaStarted
+    | SagaAdvanced
+    | SagaCompleted
+    | SagaCompensationStarted
+    | SagaCancelled
+    | SagaCompensationRetried
+    | SagaCompensated
+    | SagaLateEventCompensated
+)
 
 
 class SagaState(BaseModel):

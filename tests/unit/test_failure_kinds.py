@@ -142,6 +142,14 @@ def test_a_running_saga_that_never_started_times_out_as_an_inconsistent_stream(s
         saga.decide(broken, timeout)
 
 
+@pytest.mark.parametrize("step", [saga.SagaStep.REJECT_QUOTE, None])
+def test_a_running_saga_at_no_step_it_runs_is_an_inconsistent_stream_when_undone(step):
+    broken = SagaState(quoteId="Q1", status=SagaStatus.RUNNING, step=step, policyId="P1")
+    cancel = saga.cancel_input("Q1", "why", "alice", T0)
+    with pytest.raises(InconsistentStream, match=f"saga Q1 is running at step {step}"):
+        saga.decide(broken, cancel)
+
+
 def test_a_saga_stream_holding_a_domain_event_is_an_inconsistent_stream():
     event = stored("QuoteRejected", {"quoteId": "Q1", "reason": "r"}, stream="saga-Q1")
     with pytest.raises(InconsistentStream, match="saga-Q1 holds QuoteRejected"):
