@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands import CommandHandler
-from application.ports import ViewQuery, ViewStore
+from application.ports import Outcome, ViewQuery, ViewStore
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import Unprocessable
@@ -73,7 +73,7 @@ class QuoteService:
         quote_id = quote_id or self.new_id()
         command = CreateQuote(quoteId=quote_id, customerId=customer_id, premium=premium)
         decision = self.commands.handle(self._envelope(command, quote_id, traceparent))
-        return Created(decision.state, decision.outcome == "appended")
+        return Created(decision.state, decision.outcome is Outcome.APPENDED)
 
     def approve(self, quote_id: str, traceparent: str | None = None) -> dict[str, Any]:
         """Approve a quote (which starts its saga); approving again changes nothing. Returns
