@@ -1,53 +1,29 @@
 """The quote saga decider: every path, repeats, late arrivals and time-outs."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import reduce
 from typing import get_args
 
 import pytest
 
 from domain import saga
-from domain.messages import (
-    CustomerPolicyCountUpdated,
-    CustomerPolicyCountUpdateFailed,
-    PolicyCreated,
-    PolicyCreationFailed,
-    QuoteApproved,
-    QuoteCreated,
-    QuoteRejected,
-)
+from domain.messages import QuoteCreated
 from domain.saga import SagaInput, SagaStatus, policy_id_for, timeout_input
+from tests.support.saga_inputs import (
+    POLICY,
+    T0,
+    approved,
+    count_failed,
+    counted,
+    policy_created,
+    policy_failed,
+    rejected,
+)
+from tests.support.saga_inputs import saga_input as inp
 
 pytestmark = pytest.mark.unit
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-POLICY = policy_id_for("Q1")
-
-
-def inp(payload, input_id: str, minutes: int = 0) -> SagaInput:
-    return SagaInput(input_id, T0 + timedelta(minutes=minutes), "Q1", payload, "00-trace-01")
-
-
-approved = inp(QuoteApproved(quoteId="Q1", customerId="C1", premium=100), "e-approved")
-policy_created = inp(
-    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=100), "e-policy", 1
-)
-policy_failed = inp(
-    PolicyCreationFailed(policyId=POLICY, quoteId="Q1", customerId="C1", reason="too big"),
-    "e-policy-failed",
-    1,
-)
-customer_updated = inp(
-    CustomerPolicyCountUpdated(customerId="C1", policyId=POLICY, quoteId="Q1", policyCount=1),
-    "e-customer",
-    2,
-)
-customer_failed = inp(
-    CustomerPolicyCountUpdateFailed(customerId="C1", policyId=POLICY, quoteId="Q1", reason="max"),
-    "e-customer-failed",
-    2,
-)
-quote_rejected = inp(QuoteRejected(quoteId="Q1", reason="too big"), "e-rejected", 3)
+quote_rejected = rejected()
 
 
 def run(*inputs: SagaInput) -> tuple[saga.SagaState, list[saga.SagaEvent]]:
@@ -80,7 +56,7 @@ def test_an_approved_quote_starts_the_saga_by_asking_for_a_policy():
 
 
 def test_the_happy_path_ends_completed():
-    state, events = run(approved, policy_created, customer_updated)
+    state, events = run(approved, policy_created, counted)
     assert commands(events) == ["CreatePolicy", "UpdateCustomerPolicyCount"]
     assert state.status is SagaStatus.COMPLETED
     assert (state.step, state.deadline, state.pending) == (None, None, ())
@@ -96,10 +72,10 @@ def test_a_refused_policy_rejects_the_quote_then_compensates():
 
 
 def test_a_refused_customer_update_cancels_the_policy_and_rejects_the_quote():
-    state, events = run(approved, policy_created, customer_failed)
+    state, events = run(approved, policy_created, count_failed)
     assert commands(events[2:]) == ["CancelPolicy", "RejectQuote"]
     assert events[2].reason == "max"
-    state, _ = run(approved, policy_created, customer_failed, quote_rejected)
+    state, _ = run(approved, policy_created, count_failed, quote_rejected)
     assert state.status is SagaStatus.COMPENSATED
 
 
@@ -135,7 +111,7 @@ def test_events_that_do_not_concern_the_saga_change_nothing():
 
 def test_a_customer_update_arriving_while_still_creating_the_policy_is_ignored():
     state, _ = run(approved)
-    assert saga.decide(state, customer_updated) == []
+    assert saga.decide(state, counted) == []
 
 
 def test_a_late_policy_after_compensation_without_a_cancel_is_cancelled():
@@ -167,7 +143,7 @@ def test_a_late_customer_update_after_a_time_out_needs_nothing():
     timeout = timeout_input("Q1", "UpdateCustomerPolicyCount", deadline, deadline)
     state, events = run(approved, policy_created, timeout)
     assert commands(events[2:]) == ["RemoveCustomerPolicy", "CancelPolicy", "RejectQuote"]
-    assert saga.decide(state, customer_updated) == []
+    assert saga.decide(state, counted) == []
 
 
 def test_a_time_out_of_the_current_step_compensates():
@@ -181,7 +157,7 @@ def test_a_stale_time_out_is_ignored():
     stale = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=5), T0 + timedelta(6))
     state, _ = run(approved, policy_created)
     assert saga.decide(state, stale) == []
-    state, _ = run(approved, policy_created, customer_updated)
+    state, _ = run(approved, policy_created, counted)
     assert saga.decide(state, stale) == []
     state, _ = run(approved)  # the same step, but an earlier deadline than the saga's
     earlier = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=4), T0 + timedelta(6))
