@@ -119,7 +119,7 @@ class Orchestrator:
         count = 0
         for view in self.views.due(now):
             deadline = datetime.fromisoformat(view["saga"]["deadline"])
-            step = saga.SagaStep(view["saga"]["step"])  # the view holds the step the saga wrote
+            step = saga.Step(view["saga"]["step"])  # the view holds the step the saga wrote
             inp = saga.timeout_input(view["id"], step, deadline, now)
             try:
                 outcome = self.saga.advance(inp)

@@ -45,7 +45,7 @@ from domain.saga_events import (
     SagaStarted,
     SagaState,
     SagaStatus,
-    SagaStep,
+    Step,
     StepTimedOut,
     cancel_input,
     initial_state,
@@ -71,7 +71,7 @@ __all__ = [
     "SagaStarted",
     "SagaState",
     "SagaStatus",
-    "SagaStep",
+    "Step",
     "StepTimedOut",
     "cancel_input",
     "decide",
@@ -100,7 +100,7 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 step.to(
                     SagaStarted,
                     SagaStatus.RUNNING,
-                    SagaStep.CREATE_POLICY,
+                    Step.CREATE_POLICY,
                     [
                         CreatePolicy(
                             policyId=policy_id,
@@ -115,12 +115,12 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 )
             ]
         case PolicyCreated():
-            if step.waiting_on(SagaStep.CREATE_POLICY):
+            if step.waiting_on(Step.CREATE_POLICY):
                 return [
                     step.to(
                         SagaAdvanced,
                         SagaStatus.RUNNING,
-                        SagaStep.UPDATE_CUSTOMER,
+                        Step.UPDATE_CUSTOMER,
                         [
                             UpdateCustomerPolicyCount(
                                 customerId=event.customerId,
@@ -145,17 +145,17 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 ]
             return []
         case PolicyCreationFailed():
-            if step.waiting_on(SagaStep.CREATE_POLICY):
+            if step.waiting_on(Step.CREATE_POLICY):
                 return [step.compensate(event.reason, [])]
             return []
         case CustomerPolicyCountUpdated():
             # Late (after a time-out) needs nothing: RemoveCustomerPolicy was issued behind it
             # on the same customer partition, and the customer refuses a removed policy.
-            if step.waiting_on(SagaStep.UPDATE_CUSTOMER):
+            if step.waiting_on(Step.UPDATE_CUSTOMER):
                 return [step.to(SagaCompleted, SagaStatus.COMPLETED, None, [])]
             return []
         case CustomerPolicyCountUpdateFailed():
-            if step.waiting_on(SagaStep.UPDATE_CUSTOMER):
+            if step.waiting_on(Step.UPDATE_CUSTOMER):
                 return [step.compensate(event.reason, [step.cancel_policy(event.reason)])]
             return []
         case QuoteRejected():

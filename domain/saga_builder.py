@@ -26,7 +26,7 @@ from domain.saga_events import (
     SagaRules,
     SagaState,
     SagaStatus,
-    SagaStep,
+    Step,
     StepTimedOut,
 )
 
@@ -51,7 +51,7 @@ class StepBuilder:
     def __init__(self, state: SagaState, inp: SagaInput, rules: SagaRules) -> None:
         self.state, self.inp, self.rules = state, inp, rules
 
-    def waiting_on(self, step: SagaStep) -> bool:
+    def waiting_on(self, step: Step) -> bool:
         return self.state.status is SagaStatus.RUNNING and self.state.step == step
 
     def cancel_policy(self, reason: str) -> CancelPolicy:
@@ -62,7 +62,7 @@ class StepBuilder:
         return self.to(
             SagaCompensationStarted,
             SagaStatus.COMPENSATING,
-            SagaStep.REJECT_QUOTE,
+            Step.REJECT_QUOTE,
             self.rejecting(reason, undo),
             reason=reason,
         )
@@ -75,7 +75,7 @@ class StepBuilder:
         self,
         kind: type[SagaEvent],
         status: SagaStatus,
-        step: SagaStep | None,
+        step: Step | None,
         commands: Sequence[Command | CommandEnvelope],
         *,
         reason: str | None = None,

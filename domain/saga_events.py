@@ -27,7 +27,7 @@ class SagaStatus(StrEnum):
     COMPENSATED = "Compensated"
 
 
-class SagaStep(StrEnum):
+class Step(StrEnum):
     """The steps a saga waits on, named after the command it waits to see done (stored so)."""
 
     CREATE_POLICY = "CreatePolicy"
@@ -47,7 +47,7 @@ class StepTimedOut(Message):
     """The step the saga waits on passed its deadline (fed by the time-out timer)."""
 
     quoteId: str
-    step: SagaStep
+    step: Step
     deadline: datetime
 
 
@@ -88,7 +88,7 @@ class SagaInput:
     traceparent: str | None = field(default=None, compare=False)
 
 
-def timeout_input(quote_id: str, step: SagaStep, deadline: datetime, now: datetime) -> SagaInput:
+def timeout_input(quote_id: str, step: Step, deadline: datetime, now: datetime) -> SagaInput:
     """A time-out with an id of its own deadline, so the timer firing twice is one input."""
     input_id = str(uuid.uuid5(SAGA_NAMESPACE, f"timeout:{quote_id}:{step}:{deadline.isoformat()}"))
     return SagaInput(
@@ -113,7 +113,7 @@ class SagaEventBase(Message):
     triggerId: str
     triggerType: str
     status: SagaStatus
-    step: SagaStep | None = None
+    step: Step | None = None
     deadline: datetime | None = None
     commands: tuple[CommandEnvelope, ...] = ()
     reason: str | None = None
@@ -177,7 +177,7 @@ class SagaState(BaseModel):
     premium: float | None = None
     policyId: str | None = None
     status: SagaStatus | None = None
-    step: SagaStep | None = None
+    step: Step | None = None
     deadline: datetime | None = None
     pending: tuple[CommandEnvelope, ...] = ()
     cancelIssued: bool = False

@@ -16,7 +16,7 @@ from domain.saga_events import (
     SagaEvent,
     SagaState,
     SagaStatus,
-    SagaStep,
+    Step,
     StepTimedOut,
 )
 
@@ -73,7 +73,7 @@ def cancelled(state: SagaState, event: CancelRequested, step: StepBuilder) -> li
         step.to(
             SagaCancelled,
             SagaStatus.COMPENSATING,
-            SagaStep.REJECT_QUOTE,
+            Step.REJECT_QUOTE,
             step.rejecting(reason, undo(state, step, reason)),
             reason=reason,
             requestedBy=event.requestedBy,
@@ -85,9 +85,9 @@ def undo(state: SagaState, step: StepBuilder, reason: str) -> list[Command]:
     """What undoes the running step and those before it: the policy is cancelled (a tombstone
     if it is not created yet), and its count on the customer once the saga asked for one."""
     match state.step:
-        case SagaStep.CREATE_POLICY:
+        case Step.CREATE_POLICY:
             return [step.cancel_policy(reason)]
-        case SagaStep.UPDATE_CUSTOMER:
+        case Step.UPDATE_CUSTOMER:
             cancel = step.cancel_policy(reason)
             remove = RemoveCustomerPolicy(
                 customerId=started(state, state.customerId),
@@ -96,7 +96,7 @@ def undo(state: SagaState, step: StepBuilder, reason: str) -> list[Command]:
                 reason=reason,
             )
             return [remove, cancel]
-        case SagaStep.REJECT_QUOTE | None:  # only a compensating or ended saga is here
+        case Step.REJECT_QUOTE | None:  # only a compensating or ended saga is here
             raise InconsistentStream(f"saga {state.quoteId} is running at step {state.step}")
         case _:
             assert_never(state.step)

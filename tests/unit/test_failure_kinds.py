@@ -128,9 +128,9 @@ def test_an_approval_or_rejection_before_the_quote_was_created_is_an_inconsisten
 @pytest.mark.parametrize(
     ("step", "policy_id"),
     [
-        (saga.SagaStep.UPDATE_CUSTOMER, None),
-        (saga.SagaStep.UPDATE_CUSTOMER, "P1"),
-        (saga.SagaStep.CREATE_POLICY, None),
+        (saga.Step.UPDATE_CUSTOMER, None),
+        (saga.Step.UPDATE_CUSTOMER, "P1"),
+        (saga.Step.CREATE_POLICY, None),
     ],
 )
 def test_a_running_saga_that_never_started_times_out_as_an_inconsistent_stream(step, policy_id):
@@ -142,7 +142,7 @@ def test_a_running_saga_that_never_started_times_out_as_an_inconsistent_stream(s
         saga.decide(broken, timeout)
 
 
-@pytest.mark.parametrize("step", [saga.SagaStep.REJECT_QUOTE, None])
+@pytest.mark.parametrize("step", [saga.Step.REJECT_QUOTE, None])
 def test_a_running_saga_at_no_step_it_runs_is_an_inconsistent_stream_when_undone(step):
     broken = SagaState(quoteId="Q1", status=SagaStatus.RUNNING, step=step, policyId="P1")
     cancel = saga.cancel_input("Q1", "why", "alice", T0)
