@@ -202,8 +202,8 @@ def evolve(state: SagaState, event: SagaEvent) -> SagaState:
             | SagaCompensationRetried()
             | SagaCompensated()
         ):
-            pass  # pending: the commands it issued (none once the saga ends)
+            pass  # pending: the commands it issued (none for the two that end the saga)
         case _:
             assert_never(event)
-    update["pending"] = () if event.status in TERMINAL else pending
+    update["pending"] = pending
     return state.model_copy(update=update)

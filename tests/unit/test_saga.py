@@ -131,6 +131,16 @@ def test_a_late_policy_after_compensation_without_a_cancel_is_cancelled():
     assert (late.step, late.deadline) == ("RejectQuote", while_compensating.deadline)
 
 
+def test_a_late_policys_cancellation_does_not_replace_the_undo_a_time_out_sends_again():
+    state, events = run(approved, policy_failed, policy_created)
+    [_, compensation, late] = events
+    assert isinstance(late, saga.SagaLateEventCompensated)
+    assert state.pending == compensation.commands  # the RejectQuote, not the CancelPolicy
+    retry = timeout_input("Q1", state.step, state.deadline, state.deadline)
+    [retried] = saga.decide(state, retry)
+    assert retried.commands == compensation.commands
+
+
 def test_a_late_policy_after_a_compensation_that_cancelled_it_needs_nothing():
     timeout = timeout_input("Q1", "CreatePolicy", T0 + timedelta(minutes=5), T0 + timedelta(6))
     state, events = run(approved, timeout)
