@@ -25,6 +25,7 @@ from application.ports import (
     ConcurrencyConflict,
     DeadLetter,
     LetterState,
+    Outcome,
     SagaCounts,
     TransientFailure,
     Versioned,
@@ -142,7 +143,7 @@ class CosmosEventStore:
             if error.status_code == 413:
                 raise BatchTooLarge(_too_large(stream_id, operations)) from error
             raise
-        return AppendOutcome.APPENDED
+        return Outcome.APPENDED
 
     @staticmethod
     def _failed(stream: str, expected: int, error: CosmosBatchOperationError) -> AppendOutcome:
@@ -150,7 +151,7 @@ class CosmosEventStore:
         failed = [(i, s) for i, s in enumerate(statuses) if s >= 400 and s != 424]
         index, status = failed[0] if failed else (error.error_index, error.status_code)
         if status == 409 and index == 0:
-            return AppendOutcome.ALREADY_HANDLED
+            return Outcome.ALREADY_HANDLED
         if status == 409:
             raise ConcurrencyConflict(f"{stream} has moved past version {expected}") from error
         if status == 404:

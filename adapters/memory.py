@@ -16,6 +16,7 @@ from application.ports import (
     ConcurrencyConflict,
     DeadLetter,
     LetterState,
+    Outcome,
     SagaCounts,
     Versioned,
     ViewQuery,
@@ -45,7 +46,7 @@ class InMemoryEventStore:
         check_batch(stream_id, expected_version, events)
         with self._lock:
             if (stream_id, command_id) in self._receipts:
-                return AppendOutcome.ALREADY_HANDLED
+                return Outcome.ALREADY_HANDLED
             stream = self._streams.setdefault(stream_id, [])
             if len(stream) != expected_version:
                 raise ConcurrencyConflict(
@@ -54,7 +55,7 @@ class InMemoryEventStore:
             stream.extend(events)
             self._log.extend(events)
             self._receipts.add((stream_id, command_id))
-            return AppendOutcome.APPENDED
+            return Outcome.APPENDED
 
     def read_all(
         self, after_position: int = 0, limit: int = 1000

@@ -22,6 +22,7 @@ from application.ports import (
     ConcurrencyConflict,
     DeadLetter,
     LetterState,
+    Outcome,
 )
 from application.streams import check_batch
 from domain.messages import EventEnvelope
@@ -86,7 +87,7 @@ class SqliteEventStore:
                 (stream_id, command_id),
             ).fetchone()
             if receipt is not None:
-                return AppendOutcome.ALREADY_HANDLED
+                return Outcome.ALREADY_HANDLED
             (version,) = conn.execute(
                 "SELECT COALESCE(MAX(sequence_number), 0) FROM events WHERE stream_id = ?",
                 (stream_id,),
@@ -117,7 +118,7 @@ class SqliteEventStore:
             except sqlite3.IntegrityError as exc:  # defensive: the write lock serialises us
                 raise ConcurrencyConflict(f"{stream_id}: another writer won") from exc
             self._db.changed(FEED_TOPIC)
-        return AppendOutcome.APPENDED
+        return Outcome.APPENDED
 
     def read_all(
         self, after_position: int = 0, limit: int = 1000

@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
-from application.ports import AppendOutcome, ConcurrencyConflict, EventStore
+from application.ports import ConcurrencyConflict, EventStore, Outcome
 from domain import codec
 from domain.errors import DomainError
 from domain.messages import EventEnvelope, Message, StreamCategory, document_id, stream_id
@@ -48,7 +48,7 @@ class Metadata:
 
 @dataclass(frozen=True)
 class Decision(Generic[S]):
-    outcome: Literal["appended", "already-handled", "unchanged"]
+    outcome: Outcome
     state: S
     version: int
     events: tuple[EventEnvelope, ...] = ()
@@ -87,7 +87,7 @@ class DecisionRunner:
                 continue
             if not new:
                 if trusted:
-                    return Decision("unchanged", state, version)
+                    return Decision(Outcome.UNCHANGED, state, version)
                 state, version, trusted = *self.load(decider, stream), True
                 continue
             envelopes = self._envelopes(stream, version, new, meta)
@@ -96,15 +96,15 @@ class DecisionRunner:
             except ConcurrencyConflict:
                 state, version, trusted = *self.load(decider, stream), True
                 continue
-            if outcome is AppendOutcome.ALREADY_HANDLED:
+            if outcome is Outcome.ALREADY_HANDLED:
                 state, version = self.load(decider, stream)
-                return Decision("already-handled", state, version)
+                return Decision(Outcome.ALREADY_HANDLED, state, version)
             before = state
             for event in new:
                 state = decider.evolve(state, event)
             version += len(new)
             self._remember(stream, state, version)
-            return Decision("appended", state, version, tuple(envelopes), before)
+            return Decision(Outcome.APPENDED, state, version, tuple(envelopes), before)
         raise ConcurrencyConflict(f"{stream}: still conflicting after {self.max_attempts} tries")
 
     def load(self, decider: Decider[S, C, E], stream: str) -> tuple[S, int]:

@@ -65,7 +65,7 @@ class CommandInbox:
         log(
             logger,
             logging.INFO,
-            f"{envelope.commandType} {decision.outcome}",
+            f"{envelope.commandType} {decision.outcome.value}",
             **received.ids(),
             streamVersion=decision.version,
             events=",".join(e.eventType for e in decision.events) or None,

@@ -119,7 +119,8 @@ class Orchestrator:
         count = 0
         for view in self.views.due(now):
             deadline = datetime.fromisoformat(view["saga"]["deadline"])
-            inp = saga.timeout_input(view["id"], view["saga"]["step"], deadline, now)
+            step = saga.Step(view["saga"]["step"])  # the view holds the step the saga wrote
+            inp = saga.timeout_input(view["id"], step, deadline, now)
             try:
                 outcome = self.saga.advance(inp)
             except Unprocessable as error:

@@ -25,9 +25,16 @@ class TransientFailure(Exception):
     """The infrastructure failed in a way that may pass: raise so the trigger retries."""
 
 
-class AppendOutcome(StrEnum):
+class Outcome(StrEnum):
+    """What deciding on a command or a saga input did (its value is the word logs show)."""
+
     APPENDED = "appended"
-    ALREADY_HANDLED = "already-handled"
+    ALREADY_HANDLED = "already-handled"  # the idempotency key was appended before
+    UNCHANGED = "unchanged"  # decided nothing new: never an append's outcome
+
+
+# An append either lands or finds its command handled; deciding nothing is no append.
+AppendOutcome = Literal[Outcome.APPENDED, Outcome.ALREADY_HANDLED]
 
 
 class EventStore(Protocol):

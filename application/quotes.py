@@ -12,13 +12,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands import CommandHandler
-from application.ports import ViewQuery, ViewStore
+from application.ports import Outcome, ViewQuery, ViewStore
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import Unprocessable
-from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
+from domain.messages import (
+    ApproveQuote,
+    Command,
+    CommandEnvelope,
+    CreateQuote,
+    command_name,
+    make_command,
+)
 from domain.quote import Quote, QuoteStatus
-from domain.saga import CREATE_POLICY, SagaStatus
+from domain.saga import SagaStatus, Step
 
 REQUEST_NAMESPACE = uuid.UUID("5d9e2b7c-1f3a-4e6d-8c2b-9a7f0e4d3c21")
 
@@ -73,7 +80,7 @@ class QuoteService:
         quote_id = quote_id or self.new_id()
         command = CreateQuote(quoteId=quote_id, customerId=customer_id, premium=premium)
         decision = self.commands.handle(self._envelope(command, quote_id, traceparent))
-        return Created(decision.state, decision.outcome == "appended")
+        return Created(decision.state, decision.outcome is Outcome.APPENDED)
 
     def approve(self, quote_id: str, traceparent: str | None = None) -> dict[str, Any]:
         """Approve a quote (which starts its saga); approving again changes nothing. Returns
@@ -118,7 +125,7 @@ class QuoteService:
         if view["saga"]:
             return {**view, "saga": {**view["saga"], "projected": True}}
         if view["quote"].get("status") == QuoteStatus.APPROVED:
-            pending = {"status": SagaStatus.RUNNING.value, "step": CREATE_POLICY}
+            pending = {"status": SagaStatus.RUNNING.value, "step": Step.CREATE_POLICY.value}
             return {**view, "saga": {**pending, "projected": False}}
         return view
 
@@ -145,7 +152,7 @@ class QuoteService:
         # The id of a request's command derives from what it asks, so a retried request is the
         # same command (a duplicate append is refused by the store's receipt), and the same
         # quote id with other terms is another command (which the quote then refuses).
-        name = type(command).__name__
+        name = command_name(command)
         request = command.model_dump_json()
         return make_command(
             command,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from application.deciding import Decider, DecisionRunner, Metadata
+from application.ports import Outcome
 from domain import codec, saga
 from domain.errors import InconsistentStream
 from domain.messages import CommandEnvelope, EventEnvelope, stream_id
@@ -34,7 +35,7 @@ class SagaStep:
         meta = Metadata(inp.input_id, inp.quote_id, inp.traceparent)
         decision = self.runner.run(self.decider, inp.quote_id, inp, meta)
         events = decision.events
-        if decision.outcome != "appended" and inp.input_id in decision.state.handled:
+        if decision.outcome is not Outcome.APPENDED and inp.input_id in decision.state.handled:
             # A redelivery: what was decided the first time may never have been published.
             events = tuple(
                 e

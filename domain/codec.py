@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain import messages as m
-from domain import saga
+from domain import saga_events as saga
 from domain.errors import Unprocessable
 
 Data = dict[str, Any]
@@ -54,9 +54,14 @@ class UnknownEventType(Unprocessable):
     """A stored type this code does not know: never retried, dead-lettered."""
 
 
+def event_name(event: StoredEvent) -> str:
+    """The registered (stored) name of an event, its eventType: never its class name."""
+    return _NAMES[type(event)]
+
+
 def encode(event: StoredEvent) -> tuple[str, int, Data]:
     """(eventType, schemaVersion, data) of an event as it is stored today."""
-    name = _NAMES[type(event)]
+    name = event_name(event)
     return name, EVENT_TYPES[name][1], event.model_dump(mode="json")
 
 

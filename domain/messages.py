@@ -246,6 +246,12 @@ COMMAND_TYPES: dict[str, tuple[StreamCategory, type[Message]]] = {
 _COMMAND_NAMES = {cls: name for name, (_, cls) in COMMAND_TYPES.items()}
 
 
+def command_name(command: Command | type[Command]) -> str:
+    """The registered (stored) name of a command or its class: a class may be renamed, this
+    name stays, and so do the ids derived from it."""
+    return _COMMAND_NAMES[command if isinstance(command, type) else type(command)]
+
+
 def command_category(command_type: str) -> StreamCategory:
     """The aggregate a command type targets; a ValueError for an unknown type."""
     if command_type not in COMMAND_TYPES:
@@ -263,7 +269,7 @@ def make_command(
     traceparent: str | None = None,
 ) -> CommandEnvelope:
     """Wrap a command for the wire, addressed to its target aggregate."""
-    name = _COMMAND_NAMES[type(command)]
+    name = command_name(command)
     target = getattr(command, _TARGET_FIELD[COMMAND_TYPES[name][0]])
     return CommandEnvelope(
         commandId=command_id,

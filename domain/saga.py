@@ -2,10 +2,10 @@
 in, saga events out.
 
 Each saga event records the commands it issues, so a redelivered input can re-publish exactly
-the same commands (same ids) without deciding again. Command ids are uuid5(input id, step).
-The saga's inputs, events and state are in saga_events.py (re-exported here, so a reader finds
-the whole saga under one name), how its events are built in saga_builder.py, and how it gives
-up on a step (time-out, cancellation) in saga_undo.py.
+the same commands (same ids) without deciding again. Command ids are uuid5(input id, the
+command's registered name). The saga's inputs, events and state are in saga_events.py
+(re-exported here, so a reader finds the whole saga under one name), how its events are built
+in saga_builder.py, and how it gives up on a step (time-out, cancellation) in saga_undo.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from domain.messages import (
+    CancelPolicy,
     CreatePolicy,
     CustomerPolicyCountUpdated,
     CustomerPolicyCountUpdateFailed,
@@ -24,13 +25,11 @@ from domain.messages import (
     QuoteCreated,
     QuoteRejected,
     UpdateCustomerPolicyCount,
+    command_name,
 )
 from domain.saga_builder import StepBuilder
 from domain.saga_events import (
-    CREATE_POLICY,
-    REJECT_QUOTE,
     TERMINAL,
-    UPDATE_CUSTOMER,
     CancelRequested,
     SagaAdvanced,
     SagaCancelled,
@@ -39,12 +38,14 @@ from domain.saga_events import (
     SagaCompensationStarted,
     SagaCompleted,
     SagaEvent,
+    SagaEventBase,
     SagaInput,
     SagaLateEventCompensated,
     SagaRules,
     SagaStarted,
     SagaState,
     SagaStatus,
+    Step,
     StepTimedOut,
     cancel_input,
     initial_state,
@@ -54,10 +55,7 @@ from domain.saga_events import (
 from domain.saga_undo import cancelled, check_cancellable, timed_out
 
 __all__ = [
-    "CREATE_POLICY",
-    "REJECT_QUOTE",
     "TERMINAL",
-    "UPDATE_CUSTOMER",
     "CancelRequested",
     "SagaAdvanced",
     "SagaCancelled",
@@ -66,12 +64,14 @@ __all__ = [
     "SagaCompensationStarted",
     "SagaCompleted",
     "SagaEvent",
+    "SagaEventBase",
     "SagaInput",
     "SagaLateEventCompensated",
     "SagaRules",
     "SagaStarted",
     "SagaState",
     "SagaStatus",
+    "Step",
     "StepTimedOut",
     "cancel_input",
     "decide",
@@ -100,7 +100,7 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 step.to(
                     SagaStarted,
                     SagaStatus.RUNNING,
-                    CREATE_POLICY,
+                    Step.CREATE_POLICY,
                     [
                         CreatePolicy(
                             policyId=policy_id,
@@ -115,12 +115,12 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 )
             ]
         case PolicyCreated():
-            if step.waiting_on(CREATE_POLICY):
+            if step.waiting_on(Step.CREATE_POLICY):
                 return [
                     step.to(
                         SagaAdvanced,
                         SagaStatus.RUNNING,
-                        UPDATE_CUSTOMER,
+                        Step.UPDATE_CUSTOMER,
                         [
                             UpdateCustomerPolicyCount(
                                 customerId=event.customerId,
@@ -145,17 +145,17 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
                 ]
             return []
         case PolicyCreationFailed():
-            if step.waiting_on(CREATE_POLICY):
+            if step.waiting_on(Step.CREATE_POLICY):
                 return [step.compensate(event.reason, [])]
             return []
         case CustomerPolicyCountUpdated():
             # Late (after a time-out) needs nothing: RemoveCustomerPolicy was issued behind it
             # on the same customer partition, and the customer refuses a removed policy.
-            if step.waiting_on(UPDATE_CUSTOMER):
+            if step.waiting_on(Step.UPDATE_CUSTOMER):
                 return [step.to(SagaCompleted, SagaStatus.COMPLETED, None, [])]
             return []
         case CustomerPolicyCountUpdateFailed():
-            if step.waiting_on(UPDATE_CUSTOMER):
+            if step.waiting_on(Step.UPDATE_CUSTOMER):
                 return [step.compensate(event.reason, [step.cancel_policy(event.reason)])]
             return []
         case QuoteRejected():
@@ -182,16 +182,28 @@ def evolve(state: SagaState, event: SagaEvent) -> SagaState:
         "deadline": event.deadline,
         "handled": state.handled | {event.triggerId},
         "cancelIssued": state.cancelIssued
-        or any(c.commandType == "CancelPolicy" for c in event.commands),
+        or any(c.commandType == command_name(CancelPolicy) for c in event.commands),
     }
-    if event.status in TERMINAL:
-        update["pending"] = ()
-    elif not isinstance(event, SagaLateEventCompensated):
-        update["pending"] = event.commands
-    if isinstance(event, SagaStarted):
-        update |= {
-            "customerId": event.customerId,
-            "premium": event.premium,
-            "policyId": event.policyId,
-        }
+    pending = event.commands
+    match event:
+        case SagaStarted():
+            update |= {
+                "customerId": event.customerId,
+                "premium": event.premium,
+                "policyId": event.policyId,
+            }
+        case SagaLateEventCompensated():
+            pending = state.pending  # its undo goes out once; what the saga awaits stays
+        case (
+            SagaAdvanced()
+            | SagaCompleted()
+            | SagaCompensationStarted()
+            | SagaCancelled()
+            | SagaCompensationRetried()
+            | SagaCompensated()
+        ):
+            pass  # pending: the commands it issued (none for the two that end the saga)
+        case _:
+            assert_never(event)
+    update["pending"] = pending
     return state.model_copy(update=update)

@@ -1,28 +1,33 @@
-"""How the saga events of one input are built: command ids uuid5(input id, command type),
-deadlines one step time-out after the input, the input's trace carried on."""
+"""How the saga events of one input are built: command ids uuid5(input id, registered command
+name), deadlines one step time-out after the input, the input's trace carried on."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 
+from domain import codec
 from domain.errors import InconsistentStream
 from domain.messages import (
     CancelPolicy,
     Command,
     CommandEnvelope,
     RejectQuote,
+    command_name,
     make_command,
 )
 from domain.saga_events import (
-    REJECT_QUOTE,
+    INPUT_NAMES,
     SAGA_NAMESPACE,
+    CancelRequested,
     SagaCompensationStarted,
     SagaEvent,
     SagaInput,
     SagaRules,
     SagaState,
     SagaStatus,
+    Step,
+    StepTimedOut,
 )
 
 
@@ -33,13 +38,20 @@ def started(state: SagaState, value: str | None) -> str:
     return value
 
 
+def trigger_name(inp: SagaInput) -> str:
+    """The registered name of an input (a saga event's triggerType), never its class name."""
+    if isinstance(inp.payload, StepTimedOut | CancelRequested):
+        return INPUT_NAMES[type(inp.payload)]
+    return codec.event_name(inp.payload)
+
+
 class StepBuilder:
     """Builds the saga events of one input: deterministic command ids and deadlines."""
 
     def __init__(self, state: SagaState, inp: SagaInput, rules: SagaRules) -> None:
         self.state, self.inp, self.rules = state, inp, rules
 
-    def waiting_on(self, step: str) -> bool:
+    def waiting_on(self, step: Step) -> bool:
         return self.state.status is SagaStatus.RUNNING and self.state.step == step
 
     def cancel_policy(self, reason: str) -> CancelPolicy:
@@ -50,7 +62,7 @@ class StepBuilder:
         return self.to(
             SagaCompensationStarted,
             SagaStatus.COMPENSATING,
-            REJECT_QUOTE,
+            Step.REJECT_QUOTE,
             self.rejecting(reason, undo),
             reason=reason,
         )
@@ -63,7 +75,7 @@ class StepBuilder:
         self,
         kind: type[SagaEvent],
         status: SagaStatus,
-        step: str | None,
+        step: Step | None,
         commands: Sequence[Command | CommandEnvelope],
         *,
         reason: str | None = None,
@@ -77,7 +89,7 @@ class StepBuilder:
         return kind(
             quoteId=self.inp.quote_id,
             triggerId=self.inp.input_id,
-            triggerType=type(self.inp.payload).__name__,
+            triggerType=trigger_name(self.inp),
             status=status,
             step=step,
             deadline=deadline,
@@ -89,7 +101,7 @@ class StepBuilder:
     def _envelope(self, command: Command | CommandEnvelope) -> CommandEnvelope:
         if isinstance(command, CommandEnvelope):
             return command  # a retry re-sends the very same command
-        name = type(command).__name__
+        name = command_name(command)
         return make_command(
             command,
             command_id=str(uuid.uuid5(SAGA_NAMESPACE, f"{self.inp.input_id}:{name}")),

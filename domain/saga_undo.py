@@ -3,19 +3,20 @@ cancelled the saga. Both undo the same things; only the reason (and who) differs
 
 from __future__ import annotations
 
-from domain.errors import DomainError
+from typing import assert_never
+
+from domain.errors import DomainError, InconsistentStream
 from domain.messages import Command, RemoveCustomerPolicy
 from domain.saga_builder import StepBuilder, started
 from domain.saga_events import (
-    REJECT_QUOTE,
     TERMINAL,
-    UPDATE_CUSTOMER,
     CancelRequested,
     SagaCancelled,
     SagaCompensationRetried,
     SagaEvent,
     SagaState,
     SagaStatus,
+    Step,
     StepTimedOut,
 )
 
@@ -72,7 +73,7 @@ def cancelled(state: SagaState, event: CancelRequested, step: StepBuilder) -> li
         step.to(
             SagaCancelled,
             SagaStatus.COMPENSATING,
-            REJECT_QUOTE,
+            Step.REJECT_QUOTE,
             step.rejecting(reason, undo(state, step, reason)),
             reason=reason,
             requestedBy=event.requestedBy,
@@ -83,13 +84,19 @@ def cancelled(state: SagaState, event: CancelRequested, step: StepBuilder) -> li
 def undo(state: SagaState, step: StepBuilder, reason: str) -> list[Command]:
     """What undoes the running step and those before it: the policy is cancelled (a tombstone
     if it is not created yet), and its count on the customer once the saga asked for one."""
-    cancel = step.cancel_policy(reason)
-    if state.step != UPDATE_CUSTOMER:
-        return [cancel]
-    remove = RemoveCustomerPolicy(
-        customerId=started(state, state.customerId),
-        policyId=cancel.policyId,
-        quoteId=cancel.quoteId,
-        reason=reason,
-    )
-    return [remove, cancel]
+    match state.step:
+        case Step.CREATE_POLICY:
+            return [step.cancel_policy(reason)]
+        case Step.UPDATE_CUSTOMER:
+            cancel = step.cancel_policy(reason)
+            remove = RemoveCustomerPolicy(
+                customerId=started(state, state.customerId),
+                policyId=cancel.policyId,
+                quoteId=cancel.quoteId,
+                reason=reason,
+            )
+            return [remove, cancel]
+        case Step.REJECT_QUOTE | None:  # only a compensating or ended saga is here
+            raise InconsistentStream(f"saga {state.quoteId} is running at step {state.step}")
+        case _:
+            assert_never(state.step)

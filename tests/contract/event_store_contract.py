@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from application.ports import AppendOutcome, ConcurrencyConflict
+from application.ports import ConcurrencyConflict, Outcome
 from domain.messages import EventEnvelope
 from tests.support.builders import batch, event
 
@@ -132,8 +132,8 @@ class EventStoreContract:
         assert store.read_stream("quote-Q1", after=4) == []
 
     def test_streams_are_independent(self, store: Any) -> None:
-        assert store.append("quote-Q1", 0, batch("quote-Q1", 0, 2), "cmd-1") == "appended"
-        assert store.append("policy-P1", 0, batch("policy-P1", 0, 1), "cmd-2") == "appended"
+        assert store.append("quote-Q1", 0, batch("quote-Q1", 0, 2), "cmd-1") is Outcome.APPENDED
+        assert store.append("policy-P1", 0, batch("policy-P1", 0, 1), "cmd-2") is Outcome.APPENDED
 
         assert store.read_stream("quote-Q1") == batch("quote-Q1", 0, 2)
         assert store.read_stream("policy-P1") == batch("policy-P1", 0, 1)
@@ -141,12 +141,8 @@ class EventStoreContract:
     # --- optimistic concurrency ----------------------------------------------------------------
 
     def test_an_append_at_the_current_version_reports_appended(self, store: Any) -> None:
-        assert store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1") is (
-            AppendOutcome.APPENDED
-        )
-        assert store.append("quote-Q1", 1, batch("quote-Q1", 1, 1), "cmd-2") is (
-            AppendOutcome.APPENDED
-        )
+        assert store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1") is (Outcome.APPENDED)
+        assert store.append("quote-Q1", 1, batch("quote-Q1", 1, 1), "cmd-2") is (Outcome.APPENDED)
 
     @pytest.mark.parametrize("expected_version", [0, 1, 3])
     def test_an_append_at_a_wrong_expected_version_conflicts_and_appends_nothing(
@@ -174,7 +170,7 @@ class EventStoreContract:
             store.append("quote-Q1", 1, batch("quote-Q1", 1, 3, tag="late"), "cmd-2")
 
         assert store.read_stream("quote-Q1") == batch("quote-Q1", 0, 2)
-        assert store.append("quote-Q1", 2, batch("quote-Q1", 2, 1), "cmd-2") == "appended"
+        assert store.append("quote-Q1", 2, batch("quote-Q1", 2, 1), "cmd-2") is Outcome.APPENDED
 
     # --- idempotency ---------------------------------------------------------------------------
 
@@ -185,7 +181,7 @@ class EventStoreContract:
 
         outcome = store.append("quote-Q1", 1, batch("quote-Q1", 1, 1, tag="again"), "cmd-1")
 
-        assert outcome is AppendOutcome.ALREADY_HANDLED
+        assert outcome is Outcome.ALREADY_HANDLED
         assert store.read_stream("quote-Q1") == batch("quote-Q1", 0, 1)
 
     def test_a_repeated_command_at_a_stale_version_reports_already_handled_not_a_conflict(
@@ -197,7 +193,7 @@ class EventStoreContract:
         # The redelivered cmd-1 carries the version it was decided at, now stale.
         outcome = store.append("quote-Q1", 0, batch("quote-Q1", 0, 1, tag="again"), "cmd-1")
 
-        assert outcome is AppendOutcome.ALREADY_HANDLED
+        assert outcome is Outcome.ALREADY_HANDLED
         assert store.read_stream("quote-Q1") == batch("quote-Q1", 0, 2)
 
     def test_a_command_id_counts_once_per_stream_not_across_streams(self, store: Any) -> None:
@@ -205,7 +201,7 @@ class EventStoreContract:
 
         outcome = store.append("saga-Q1", 0, batch("saga-Q1", 0, 1), "cmd-1")
 
-        assert outcome is AppendOutcome.APPENDED
+        assert outcome is Outcome.APPENDED
         assert store.read_stream("saga-Q1") == batch("saga-Q1", 0, 1)
 
     # --- batch rules ---------------------------------------------------------------------------
@@ -233,7 +229,7 @@ class EventStoreContract:
         assert store.read_stream("quote-Q1") == []
         assert store.read_stream("quote-OTHER") == []
         # Nothing was recorded for cmd-1 either: a corrected batch is still appended.
-        assert store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1") == "appended"
+        assert store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1") is Outcome.APPENDED
 
     # --- real concurrency ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.sqlite import SqliteDeadLetterStore, SqliteEventStore, SqliteViewStore
-from application.ports import AppendOutcome, ConcurrencyConflict, PageKey, Versioned, ViewQuery
+from application.ports import ConcurrencyConflict, Outcome, PageKey, Versioned, ViewQuery
 from application.views import utc_text
 from tests.contract.dead_letter_store_contract import DeadLetterStoreContract, letter
 from tests.contract.event_store_contract import (
@@ -159,7 +159,9 @@ def test_events_receipts_and_feed_positions_survive_closing_and_reopening(tmp_pa
 
     assert reopened.read_stream("quote-Q1") == batch("quote-Q1", 0, 2)
     assert reopened.read_all() == before
-    assert reopened.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1") == "already-handled"
+    assert (
+        reopened.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1") is Outcome.ALREADY_HANDLED
+    )
     reopened.append("quote-Q1", 2, batch("quote-Q1", 2, 1), "cmd-2")
     assert reopened.read_all(after_position=before[-1][0])[0][0] > before[-1][0]
     reopened.close()
@@ -201,7 +203,7 @@ def test_a_writer_that_dies_mid_transaction_leaves_nothing_and_no_lock(tmp_path:
     assert crashed.exitcode == 1
 
     assert store.read_stream("quote-CRASH") == []
-    assert store.append("quote-CRASH", 0, batch("quote-CRASH", 0, 1), "cmd-1") == "appended"
+    assert store.append("quote-CRASH", 0, batch("quote-CRASH", 0, 1), "cmd-1") is Outcome.APPENDED
     assert [e for _, e in store.read_all()] == batch("quote-CRASH", 0, 1)
 
 
@@ -231,7 +233,7 @@ def test_a_conflict_or_duplicate_inside_a_transaction_keeps_the_other_appends(
         with pytest.raises(ConcurrencyConflict):
             store.append("quote-B", 0, batch("quote-B", 0, 2, tag="late"), "cmd-2")
         assert store.append("quote-A", 0, batch("quote-A", 0, 1), "cmd-1") is (
-            AppendOutcome.ALREADY_HANDLED
+            Outcome.ALREADY_HANDLED
         )
         store.append("quote-C", 0, batch("quote-C", 0, 1), "cmd-3")
 
@@ -239,7 +241,7 @@ def test_a_conflict_or_duplicate_inside_a_transaction_keeps_the_other_appends(
     assert store.read_stream("quote-B") == batch("quote-B", 0, 1)
     assert store.read_stream("quote-C") == batch("quote-C", 0, 1)
     # The conflicted cmd-2 left no receipt: retried at the right version, it appends.
-    assert store.append("quote-B", 1, batch("quote-B", 1, 1), "cmd-2") == "appended"
+    assert store.append("quote-B", 1, batch("quote-B", 1, 1), "cmd-2") is Outcome.APPENDED
 
 
 def test_an_exception_escaping_a_transaction_rolls_back_all_its_appends(tmp_path: Path) -> None:
@@ -255,7 +257,7 @@ def test_an_exception_escaping_a_transaction_rolls_back_all_its_appends(tmp_path
         failing_trigger_batch()
 
     assert store.read_all() == []
-    assert store.append("quote-A", 0, batch("quote-A", 0, 1), "cmd-1") == "appended"
+    assert store.append("quote-A", 0, batch("quote-A", 0, 1), "cmd-1") is Outcome.APPENDED
 
 
 def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:

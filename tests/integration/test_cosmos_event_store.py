@@ -12,7 +12,7 @@ from azure.core.pipeline.transport import RequestsTransport
 
 from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
-from application.ports import AppendOutcome, ConcurrencyConflict, TransientFailure
+from application.ports import ConcurrencyConflict, Outcome, TransientFailure
 from bootstrap import Settings
 from domain.errors import Unprocessable
 from tests.support.builders import batch, event
@@ -33,8 +33,8 @@ def stream() -> str:
 
 
 def test_appends_a_commands_events_and_reads_them_back_in_order(store, stream):
-    assert store.append(stream, 0, batch(stream, 0, 3), "cmd-1") is AppendOutcome.APPENDED
-    assert store.append(stream, 3, batch(stream, 3, 2), "cmd-2") is AppendOutcome.APPENDED
+    assert store.append(stream, 0, batch(stream, 0, 3), "cmd-1") is Outcome.APPENDED
+    assert store.append(stream, 3, batch(stream, 3, 2), "cmd-2") is Outcome.APPENDED
 
     events = store.read_stream(stream)
 
@@ -59,7 +59,7 @@ def test_a_redelivered_command_is_already_handled_and_appends_nothing(store, str
     again = store.append(stream, 0, batch(stream, 0, 2, tag="again"), "cmd-1")
     later = store.append(stream, 2, batch(stream, 2, 1, tag="later"), "cmd-1")
 
-    assert again is later is AppendOutcome.ALREADY_HANDLED
+    assert again is later is Outcome.ALREADY_HANDLED
     assert store.read_stream(stream) == batch(stream, 0, 2)
 
 
@@ -79,7 +79,7 @@ def test_an_append_ahead_of_the_stream_conflicts_and_appends_nothing(store, stre
         store.append(stream, 3, batch(stream, 3, 1, tag="ahead"), "cmd-2")
 
     assert store.read_stream(stream) == batch(stream, 0, 2)
-    assert store.append(stream, 2, batch(stream, 2, 1), "cmd-2") is AppendOutcome.APPENDED
+    assert store.append(stream, 2, batch(stream, 2, 1), "cmd-2") is Outcome.APPENDED
 
 
 def test_a_conflicting_command_leaves_no_receipt_and_succeeds_once_reloaded(store, stream):
@@ -89,7 +89,7 @@ def test_a_conflicting_command_leaves_no_receipt_and_succeeds_once_reloaded(stor
 
     retried = store.append(stream, 1, batch(stream, 1, 2, tag="rival"), "cmd-rival")
 
-    assert retried is AppendOutcome.APPENDED
+    assert retried is Outcome.APPENDED
     assert [e.eventId for e in store.read_stream(stream)][1:] == [
         e.eventId for e in batch(stream, 1, 2, tag="rival")
     ]
@@ -121,7 +121,7 @@ def test_reads_a_stream_longer_than_one_page_in_sequence_order(store, stream):
 
 
 def test_a_command_with_more_events_than_one_batch_holds_is_refused_whole(store, stream):
-    assert store.append(stream, 0, batch(stream, 0, 98), "cmd-fits") is AppendOutcome.APPENDED
+    assert store.append(stream, 0, batch(stream, 0, 98), "cmd-fits") is Outcome.APPENDED
 
     with pytest.raises(BatchTooLarge, match="at most 98 events"):
         store.append(stream, 98, batch(stream, 98, 99), "cmd-too-big")
@@ -150,9 +150,7 @@ def test_a_command_whose_events_exceed_2_mb_is_refused_whole(store, stream, afte
         store.append(stream, after, _heavy(stream, after, 3, 800_000), "cmd-heavy")
 
     assert len(store.read_stream(stream)) == after
-    assert store.append(stream, after, batch(stream, after, 1), "cmd-heavy") is (
-        AppendOutcome.APPENDED
-    )
+    assert store.append(stream, after, batch(stream, after, 1), "cmd-heavy") is (Outcome.APPENDED)
 
 
 def test_one_event_over_2_mb_is_refused_as_a_batch_too_large(store, stream):
@@ -165,7 +163,7 @@ def test_one_event_over_2_mb_is_refused_as_a_batch_too_large(store, stream):
 def test_events_that_together_stay_under_2_mb_are_appended(store, stream):
     heavy = _heavy(stream, 0, 2, 900_000)
 
-    assert store.append(stream, 0, heavy, "cmd-heavy") is AppendOutcome.APPENDED
+    assert store.append(stream, 0, heavy, "cmd-heavy") is Outcome.APPENDED
     assert store.read_stream(stream) == heavy
 
 
@@ -261,7 +259,7 @@ def test_concurrent_writers_leave_a_gap_free_stream_and_each_command_once_or_ref
     _run_threads(write, [f"cmd-{n}" for n in range(12)])
 
     events = store.read_stream(stream)
-    appended = [c for c, o in outcomes.items() if o is AppendOutcome.APPENDED]
+    appended = [c for c, o in outcomes.items() if o is Outcome.APPENDED]
     assert [e.sequenceNumber for e in events] == list(range(1, len(events) + 1))
     assert sorted(e.data["tag"] for e in events) == sorted(c for c in appended for _ in (1, 2))
     assert all(isinstance(o, ConcurrencyConflict) for c, o in outcomes.items() if c not in appended)

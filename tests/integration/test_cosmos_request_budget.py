@@ -18,7 +18,7 @@ import pytest
 from adapters.cosmos import CosmosEventStore, CosmosViewStore
 from adapters.cosmos_account import create_cosmos_client
 from application.commands import CommandHandler
-from application.ports import ViewQuery
+from application.ports import Outcome, ViewQuery
 from application.sagas import SagaService
 from domain.messages import ApproveQuote, CreateQuote, make_command
 from domain.saga import SagaStatus
@@ -119,7 +119,7 @@ def test_a_command_on_a_cold_worker_reads_then_appends_in_two_requests(
     with cosmos.transport.counting() as sent:
         decision = cold.handle(_command(ApproveQuote(quoteId=quote), 2))
 
-    assert decision.outcome == "appended"
+    assert decision.outcome is Outcome.APPENDED
     assert _kinds(sent) == ["query", "batch"], sent
 
 
@@ -131,7 +131,7 @@ def test_a_command_on_a_warm_worker_only_appends_in_one_request(store, cosmos: C
     with cosmos.transport.counting() as sent:
         decision = handler.handle(_command(ApproveQuote(quoteId=quote), 2))
 
-    assert decision.outcome == "appended"
+    assert decision.outcome is Outcome.APPENDED
     assert decision.version == 2
     assert _kinds(sent) == ["batch"], sent
 

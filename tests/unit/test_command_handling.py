@@ -5,7 +5,7 @@ import pytest
 
 from adapters.memory import InMemoryEventStore
 from application.commands import CommandHandler
-from application.ports import ConcurrencyConflict
+from application.ports import ConcurrencyConflict, Outcome
 from domain.errors import DomainError, Unprocessable
 from domain.messages import ApproveQuote, CreateQuote, RejectQuote, make_command
 from tests.support.world import FakeClock
@@ -46,7 +46,7 @@ reject = command(RejectQuote(quoteId="Q1", reason="test"), "reject-1")
 def test_a_command_appends_its_events_with_ids_and_metadata_derived_from_it():
     store = InMemoryEventStore()
     decision = CommandHandler(store, FakeClock()).handle(create)
-    assert decision.outcome == "appended"
+    assert decision.outcome is Outcome.APPENDED
     [event] = store.read_stream("quote-Q1")
     assert (event.eventType, event.sequenceNumber, event.causationId) == (
         "QuoteCreated",
@@ -69,11 +69,11 @@ def test_a_redelivered_command_whose_decision_would_append_again_appends_nothing
         causation_id="test",
         issued_at=FakeClock()(),
     )
-    assert CommandHandler(store, FakeClock(), rules).handle(update).outcome == "appended"
+    assert CommandHandler(store, FakeClock(), rules).handle(update).outcome is Outcome.APPENDED
     # Refused again on redelivery (the state still says "at the limit"): without the
     # store's receipt for update-1, a second CustomerPolicyCountUpdateFailed would land.
     again = CommandHandler(store, FakeClock(), rules).handle(update)
-    assert again.outcome == "already-handled"
+    assert again.outcome is Outcome.ALREADY_HANDLED
     assert [e.eventType for e in store.read_stream("customer-C1")] == [
         "CustomerPolicyCountUpdateFailed"
     ]
@@ -120,7 +120,10 @@ def test_a_refusal_decided_from_the_cache_is_checked_against_a_fresh_read():
     with pytest.raises(DomainError):
         worker_a.handle(approve)  # caches "no such quote"
     worker_b.handle(create)
-    assert worker_a.handle(command(ApproveQuote(quoteId="Q1"), "approve-2")).outcome == ("appended")
+    assert (
+        worker_a.handle(command(ApproveQuote(quoteId="Q1"), "approve-2")).outcome
+        is Outcome.APPENDED
+    )
 
 
 def test_a_no_op_decided_from_the_cache_is_checked_against_a_fresh_read():
@@ -145,7 +148,7 @@ def test_a_cached_state_ahead_of_the_store_is_replaced_by_a_full_read():
         handler.handle(
             command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "create-2")
         ).outcome
-        == "appended"
+        is Outcome.APPENDED
     )
     assert [e.eventType for e in store.read_stream("quote-Q1")] == ["QuoteCreated"]
 
@@ -185,7 +188,7 @@ def test_a_command_that_changes_nothing_is_decided_unchanged_at_the_current_vers
     handler = CommandHandler(InMemoryEventStore(), FakeClock())
     handler.handle(create)
     again = handler.handle(command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "c2"))
-    assert (again.outcome, again.version, again.events) == ("unchanged", 1, ())
+    assert (again.outcome, again.version, again.events) == (Outcome.UNCHANGED, 1, ())
     assert again.state.status == "Created"
 
 
@@ -206,7 +209,7 @@ def test_a_redelivered_command_answers_with_the_streams_fresh_state_and_version(
     CommandHandler(store, FakeClock(), rules).handle(update)
     again = CommandHandler(store, FakeClock(), rules).handle(update)
     assert (again.outcome, again.version, again.state) == (
-        "already-handled",
+        Outcome.ALREADY_HANDLED,
         1,
         Customer(customerId="C1"),
     )

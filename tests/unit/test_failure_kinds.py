@@ -127,7 +127,11 @@ def test_an_approval_or_rejection_before_the_quote_was_created_is_an_inconsisten
 
 @pytest.mark.parametrize(
     ("step", "policy_id"),
-    [(saga.UPDATE_CUSTOMER, None), (saga.UPDATE_CUSTOMER, "P1"), (saga.CREATE_POLICY, None)],
+    [
+        (saga.Step.UPDATE_CUSTOMER, None),
+        (saga.Step.UPDATE_CUSTOMER, "P1"),
+        (saga.Step.CREATE_POLICY, None),
+    ],
 )
 def test_a_running_saga_that_never_started_times_out_as_an_inconsistent_stream(step, policy_id):
     broken = SagaState(
@@ -136,6 +140,14 @@ def test_a_running_saga_that_never_started_times_out_as_an_inconsistent_stream(s
     timeout = saga.SagaInput("t1", T0, "Q1", StepTimedOut(quoteId="Q1", step=step, deadline=T0))
     with pytest.raises(InconsistentStream, match="saga Q1 is Running but never started"):
         saga.decide(broken, timeout)
+
+
+@pytest.mark.parametrize("step", [saga.Step.REJECT_QUOTE, None])
+def test_a_running_saga_at_no_step_it_runs_is_an_inconsistent_stream_when_undone(step):
+    broken = SagaState(quoteId="Q1", status=SagaStatus.RUNNING, step=step, policyId="P1")
+    cancel = saga.cancel_input("Q1", "why", "alice", T0)
+    with pytest.raises(InconsistentStream, match=f"saga Q1 is running at step {step}"):
+        saga.decide(broken, cancel)
 
 
 def test_a_saga_stream_holding_a_domain_event_is_an_inconsistent_stream():

@@ -10,6 +10,7 @@ import pytest
 from application.deciding import DecisionRunner
 from application.saga_step import SagaStep
 from domain import saga
+from domain.messages import CreateQuote
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -42,6 +43,17 @@ def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_t
 def test_a_requests_command_id_never_changes_so_a_retry_on_another_version_is_a_repeat():
     world = World()
     world.quotes.create("C1", 100.0, "Q1")
+    [created] = world.store.read_stream("quote-Q1")
+    assert created.causationId == "8bad052e-066d-584c-8994-e421aec5ba95"
+
+
+def test_a_requests_command_id_does_not_follow_its_class_name():
+    world, name = World(), CreateQuote.__name__
+    CreateQuote.__name__ = "RenamedCreateQuote"  # a type's name is a slot: set back by hand
+    try:
+        world.quotes.create("C1", 100.0, "Q1")
+    finally:
+        CreateQuote.__name__ = name
     [created] = world.store.read_stream("quote-Q1")
     assert created.causationId == "8bad052e-066d-584c-8994-e421aec5ba95"
 

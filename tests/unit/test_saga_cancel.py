@@ -2,7 +2,7 @@
 and every late or duplicate arrival around it (a PolicyCreated, a time-out, a second cancel)."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import reduce
 
 import pytest
@@ -11,64 +11,36 @@ from pydantic import ValidationError
 from domain import saga
 from domain.messages import (
     CancelPolicy,
-    CustomerPolicyCountUpdated,
-    CustomerPolicyCountUpdateFailed,
     CustomerPolicyRemoved,
     PolicyCancelled,
-    PolicyCreated,
-    PolicyCreationFailed,
-    QuoteApproved,
-    QuoteRejected,
     RejectQuote,
     RemoveCustomerPolicy,
+    command_name,
     make_command,
 )
-from domain.saga import SagaInput, SagaStatus, cancel_input, policy_id_for, timeout_input
+from domain.saga import SagaInput, SagaStatus, cancel_input, timeout_input
 from domain.saga_events import SAGA_NAMESPACE, CancelRequested
+from tests.support.saga_inputs import (
+    POLICY,
+    T0,
+    approved,
+    at,
+    count_failed,
+    counted,
+    policy_created,
+    policy_failed,
+    rejected,
+)
+from tests.support.saga_inputs import saga_input as inp
 from tests.unit.spec import DeciderSpec
 
 pytestmark = pytest.mark.unit
 
 sagas = DeciderSpec(saga.initial_state, saga.decide, saga.evolve)
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-POLICY = policy_id_for("Q1")
 WHY = "cancelled by alice: customer withdrew"
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def inp(payload, input_id: str, minutes: float) -> SagaInput:
-    return SagaInput(input_id, at(minutes), "Q1", payload)
-
-
-approved = inp(QuoteApproved(quoteId="Q1", customerId="C1", premium=100), "e-approved", 0)
-policy_created = inp(
-    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=100), "e-policy", 1
-)
-policy_failed = inp(
-    PolicyCreationFailed(policyId=POLICY, quoteId="Q1", customerId="C1", reason="too big"),
-    "e-policy-failed",
-    1,
-)
-counted = inp(
-    CustomerPolicyCountUpdated(customerId="C1", policyId=POLICY, quoteId="Q1", policyCount=1),
-    "e-counted",
-    2,
-)
-count_failed = inp(
-    CustomerPolicyCountUpdateFailed(customerId="C1", policyId=POLICY, quoteId="Q1", reason="max"),
-    "e-count-failed",
-    2,
-)
 cancel = cancel_input("Q1", "customer withdrew", "alice", at(3), TRACE)
-
-
-def rejected(reason: str, minutes: float = 4) -> SagaInput:
-    return inp(QuoteRejected(quoteId="Q1", reason=reason), f"e-rejected-{minutes}", minutes)
 
 
 def history(*inputs: SagaInput) -> list[saga.SagaEvent]:
@@ -86,8 +58,8 @@ def state_after(*inputs: SagaInput) -> saga.SagaState:
 
 
 def issued(command, by: SagaInput = cancel):
-    """A command as the saga issues it for `by`: id uuid5(input id, command type)."""
-    name = type(command).__name__
+    """A command as the saga issues it for `by`: id uuid5(input id, registered command name)."""
+    name = command_name(command)
     return make_command(
         command,
         command_id=str(uuid.uuid5(SAGA_NAMESPACE, f"{by.input_id}:{name}")),
