@@ -12,8 +12,8 @@ from domain.messages import (
     Command,
     CommandEnvelope,
     RejectQuote,
-    make_command,
 )
+from domain.registry import make_command
 from domain.saga_events import (
     REJECT_QUOTE,
     SAGA_NAMESPACE,

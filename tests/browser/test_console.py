@@ -17,7 +17,8 @@ from playwright.sync_api import expect
 
 from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog, SqliteLogCommandPublisher
-from domain.messages import RejectQuote, make_command
+from domain.messages import RejectQuote
+from domain.registry import make_command
 from tests.e2e.hosts import REPO, HostProcess, wait_until_quiet
 from triggers import openapi
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from domain import codec
-from domain.messages import COMMAND_TYPES, EventEnvelope, QuoteCreated, document_id
+from domain.messages import EventEnvelope, QuoteCreated, document_id
+from domain.registry import COMMAND_TYPES
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,8 @@ import pytest
 
 from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog, SqliteLogCommandPublisher, partition_for
-from domain.messages import CreatePolicy, make_command
+from domain.messages import CreatePolicy
+from domain.registry import make_command
 from tests.support.builders import event
 
 pytestmark = pytest.mark.unit

@@ -21,8 +21,8 @@ from domain.messages import (
     QuoteRejected,
     RejectQuote,
     RemoveCustomerPolicy,
-    make_command,
 )
+from domain.registry import make_command
 from domain.saga import SagaInput, SagaStatus, cancel_input, policy_id_for, timeout_input
 from domain.saga_events import SAGA_NAMESPACE, CancelRequested
 from tests.unit.spec import DeciderSpec
