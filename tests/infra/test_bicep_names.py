@@ -150,9 +150,9 @@ def test_the_deployed_containers_are_the_ones_the_cosmos_adapter_expects(setting
 def test_a_container_with_its_own_indexing_policy_takes_it_from_the_shared_file(resource, logical):
     spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
     deployed = module("cosmos").resource(resource)["properties"]["resource"]
-    loaded = module("cosmos").resolve(deployed["indexingPolicy"])
-    assert isinstance(loaded, Unresolved)
-    assert f"../../cosmos/{spec[logical]['indexingPolicyFile']}" in loaded.expression
+    loaded = module("cosmos").resolve(deployed["indexingPolicy"])  # loadJsonContent, followed
+    shared = ROOT / "infra" / "cosmos" / spec[logical]["indexingPolicyFile"]
+    assert loaded == json.loads(shared.read_text())
 
 
 def test_every_container_with_an_indexing_policy_file_is_deployed_with_one():
