@@ -21,7 +21,7 @@ SAGA_SUBSCRIBERS = "saga-subscribers"
 EMULATOR_PARTITIONS = 2
 GENERATED_BY = (
     "Generated from domain/registry.py by `python -m devhost wiring --write`; do not edit "
-    "(tests/unit/test_wiring.py checks it is current)."
+    "(tests/infra/test_wiring.py checks it is current)."
 )
 
 

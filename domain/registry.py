@@ -1,6 +1,6 @@
 """The aggregates, registered once. Everything that names them is derived from `AGGREGATES`:
 stream ids, command routing, the codec's domain events, the deciders with their rules, the
-settings, inboxes, publishers' hubs, triggers and the deployment (tests/unit/test_wiring.py).
+settings, inboxes, publishers' hubs, triggers and the deployment (tests/infra/test_wiring.py).
 
 A new aggregate keeps its commands, events, decider and `Aggregate` constant in its own module
 and is added to `AGGREGATES` here.

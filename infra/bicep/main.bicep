@@ -70,8 +70,8 @@ param tags object = {}
 var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
 
-// The aggregates' hubs, consumer groups and rule settings, generated from domain/registry.py
-// by `python -m devhost wiring --write` (tests/unit/test_wiring.py checks it is current): a new
+// The aggregates' hubs, consumer groups and rule settings, generated from domain/registry.py by
+// `python -m devhost wiring --write` (tests/infra/test_wiring.py checks it is current): a new
 // aggregate reaches the deployment, roles included, without an edit here.
 var wiring = loadJsonContent('aggregates.json')
 
