@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bootstrap import COSMOS_CONNECTION, DEFAULTS, EVENTHUBS_CONNECTION
+from domain.registry import AGGREGATES
 from tests.infra import (
     LOCAL_ONLY_SETTINGS,
     MAIN,
@@ -170,7 +171,7 @@ def test_every_consumed_hub_and_consumer_group_is_deployed_as_a_pair(bindings, s
         (setting_value(t["eventHubName"], settings), setting_value(t["consumerGroup"], settings))
         for t in triggers_of(bindings, "eventHubTrigger")
     }
-    assert len(consumed) == 3
+    assert len(consumed) == len(AGGREGATES)  # one hub and group per registered aggregate
     assert {(c["hub"], c["consumerGroup"]) for c in params["consumers"]} == consumed
     assert {hub for hub, _ in consumed} <= set(params["hubNames"])
     assert module("eventhubs").loop_array("consumerGroups") == "consumers"
