@@ -6,6 +6,7 @@ sends a developer adding an aggregate here."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from triggers import command_handlers
 
 pytestmark = pytest.mark.infra
 
+EVENTHUBS_DOC = ROOT / "docs" / "eventhubs.md"
 REGENERATE = "run `python -m devhost wiring --write` and commit what it changes"
 # The Event Hubs emulator's documented development connection string (no secret).
 EMULATOR_CONNECTION = (
@@ -221,3 +223,24 @@ def test_main_bicep_loads_the_generated_wiring():
     loaded = main.resolve("wiring")
     assert loaded == json.loads(wiring.BICEP_WIRING.read_text())
     assert wiring.BICEP_WIRING.parent == MAIN.parent
+
+
+def documented_hubs() -> dict[str, tuple[str, set[str]]]:
+    """docs/eventhubs.md's hub table: setting -> (hub, the commands it carries)."""
+    rows = re.findall(r"^\| `(\w+)` = `([\w-]+)`\s*\|([^|]*)\|", EVENTHUBS_DOC.read_text(), re.M)
+    return {setting: (hub, set(re.findall(r"\w+", carries))) for setting, hub, carries in rows}
+
+
+@each_aggregate
+def test_every_aggregate_is_in_the_event_hubs_doc_with_its_commands(aggregate: AnyAggregate):
+    documented = documented_hubs().get(aggregate.hub_setting)
+    wanted = (hub_of(aggregate), set(aggregate.commands))
+    assert documented == wanted, (
+        f"docs/eventhubs.md's hub table gives {aggregate.hub_setting} as {documented}, not "
+        f"{wanted}: add or correct its row"
+    )
+
+
+def test_the_event_hubs_doc_lists_no_command_hub_that_is_not_registered():
+    registered = {a.hub_setting for a in AGGREGATES} | {"SAGA_EVENTS_HUB"}
+    assert set(documented_hubs()) == registered
