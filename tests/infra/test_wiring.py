@@ -243,4 +243,5 @@ def test_every_aggregate_is_in_the_event_hubs_doc_with_its_commands(aggregate: A
 
 def test_the_event_hubs_doc_lists_no_command_hub_that_is_not_registered():
     registered = {a.hub_setting for a in AGGREGATES} | {"SAGA_EVENTS_HUB"}
-    assert set(documented_hubs()) == registered
+    extra = set(documented_hubs()) - registered
+    assert not extra, f"docs/eventhubs.md's hub table lists unregistered hubs {extra}: drop them"

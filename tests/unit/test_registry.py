@@ -43,26 +43,32 @@ STORED_EVENTS = {
 
 
 def test_the_stored_command_and_event_names_are_those_stored_before_the_registry():
-    assert {n: c for n, (c, _) in registry.COMMAND_TYPES.items()} == STORED_COMMANDS
-    assert {n: v for n, (_, v) in registry.EVENT_TYPES.items()} == STORED_EVENTS
+    # A new aggregate adds names; none stored before may change its aggregate or version.
+    commands = {n: c for n, (c, _) in registry.COMMAND_TYPES.items()}
+    assert {n: commands.get(n) for n in STORED_COMMANDS} == STORED_COMMANDS
+    events = {n: v for n, (_, v) in registry.EVENT_TYPES.items()}
+    assert {n: events.get(n) for n in STORED_EVENTS} == STORED_EVENTS
 
 
 def test_stream_ids_hubs_and_consumer_groups_keep_their_names():
-    assert registry.CATEGORIES == ("quote", "policy", "customer", "saga")
+    assert {"quote", "policy", "customer", "saga"} <= set(registry.CATEGORIES)
     assert registry.split_stream_id("customer-C-1") == ("customer", "C-1")
     assert registry.split_stream_id("saga-Q-1") == ("saga", "Q-1")
     names = {a.hub_setting: DEFAULTS[a.hub_setting] for a in registry.AGGREGATES}
     names |= {
         a.consumer_group_setting: DEFAULTS[a.consumer_group_setting] for a in registry.AGGREGATES
     }
-    assert names == {
-        "QUOTE_COMMANDS_HUB": "quote-commands",
-        "POLICY_COMMANDS_HUB": "policy-commands",
-        "CUSTOMER_COMMANDS_HUB": "customer-commands",
-        "QUOTE_CONSUMER_GROUP": "quote-handler",
-        "POLICY_CONSUMER_GROUP": "policy-handler",
-        "CUSTOMER_CONSUMER_GROUP": "customer-handler",
-    }
+    assert (
+        names.items()
+        >= {
+            "QUOTE_COMMANDS_HUB": "quote-commands",
+            "POLICY_COMMANDS_HUB": "policy-commands",
+            "CUSTOMER_COMMANDS_HUB": "customer-commands",
+            "QUOTE_CONSUMER_GROUP": "quote-handler",
+            "POLICY_CONSUMER_GROUP": "policy-handler",
+            "CUSTOMER_CONSUMER_GROUP": "customer-handler",
+        }.items()
+    )
 
 
 def test_each_aggregates_rules_come_from_its_own_settings():
