@@ -172,6 +172,15 @@ def test_every_aggregate_has_a_sqlite_log_publisher_route(aggregate: AnyAggregat
 
 @each_aggregate
 def test_every_aggregate_is_deployed_by_bicep(aggregate: AnyAggregate, event_hubs):
+    unread = [
+        k
+        for k in ("hubNames", "senderHubNames", "consumers")
+        if not isinstance(event_hubs[k], list)
+    ]
+    assert not unread, (
+        f"tests/infra cannot read main.bicep's eventHubs params {unread} (a function its resolver "
+        "does not follow?): derive them from `wiring` with loops, concat and union"
+    )
     hub, group = hub_of(aggregate), group_of(aggregate)
     fix = (
         f"{REGENERATE} (infra/bicep/aggregates.json), and keep main.bicep deriving appNames, "
