@@ -22,9 +22,8 @@ from application.quotes import QuoteService
 from application.replay import DeadLetterDesk
 from application.saga_step import SagaStep
 from application.sagas import SagaService
-from domain.customer import CustomerRules
 from domain.messages import StreamCategory
-from domain.policy import UnderwritingRules
+from domain.registry import AGGREGATES, BY_CATEGORY
 from domain.saga import SagaRules
 
 # Identity-based connection prefixes, shared by the Functions bindings and our SDK clients:
@@ -34,7 +33,8 @@ from domain.saga import SagaRules
 COSMOS_CONNECTION = "CosmosDb"
 EVENTHUBS_CONNECTION = "EventHubs"
 
-# Every setting the app reads, with its default. Bindings refer to names via %NAME%.
+# Every setting the app reads, with its default. Bindings refer to names via %NAME%. The
+# aggregates' settings (hub, consumer group, rules) come from the registry.
 DEFAULTS: dict[str, str] = {
     "STORE_BACKEND": "cosmos",  # cosmos | sqlite | memory
     "PUBLISHER_BACKEND": "eventhubs",  # eventhubs | sqlite-log | memory
@@ -43,17 +43,12 @@ DEFAULTS: dict[str, str] = {
     "LEASES_CONTAINER": "leases",
     "VIEWS_CONTAINER": "views",
     "DEADLETTERS_CONTAINER": "deadletters",
-    "QUOTE_COMMANDS_HUB": "quote-commands",
-    "POLICY_COMMANDS_HUB": "policy-commands",
-    "CUSTOMER_COMMANDS_HUB": "customer-commands",
+    **{a.hub_setting: a.wiring_defaults[a.hub_setting] for a in AGGREGATES},
     "SAGA_EVENTS_HUB": "saga-events",
-    "QUOTE_CONSUMER_GROUP": "quote-handler",
-    "POLICY_CONSUMER_GROUP": "policy-handler",
-    "CUSTOMER_CONSUMER_GROUP": "customer-handler",
+    **{a.consumer_group_setting: a.wiring_defaults[a.consumer_group_setting] for a in AGGREGATES},
     "SAGA_STEP_TIMEOUT_SECONDS": "300",
     "SAGA_TIMEOUT_SCHEDULE": "0 */1 * * * *",
-    "UNDERWRITING_PREMIUM_LIMIT": "1000000",
-    "MAX_ACTIVE_POLICIES": "5",
+    **{name: default for a in AGGREGATES for name, default in a.settings.items()},
     "SQLITE_DIR": ".devhost",
     # Create missing Cosmos containers on first use: for the emulator only (in Azure, Bicep
     # creates them and the app's identity may not).
@@ -81,11 +76,8 @@ def utc_now() -> datetime:
 
 
 def rules_from(settings: Settings) -> Rules:
-    return Rules(
-        underwriting=UnderwritingRules(float(settings["UNDERWRITING_PREMIUM_LIMIT"])),
-        customers=CustomerRules(int(settings["MAX_ACTIVE_POLICIES"])),
-        saga=SagaRules(timedelta(seconds=float(settings["SAGA_STEP_TIMEOUT_SECONDS"]))),
-    )
+    saga = SagaRules(timedelta(seconds=float(settings["SAGA_STEP_TIMEOUT_SECONDS"])))
+    return Rules.from_settings(settings.__getitem__, saga)
 
 
 @dataclass
@@ -126,9 +118,9 @@ class Services:
                 self.commands,
                 a.dead_letters,
                 self.clock,
-                self.settings[f"{category.upper()}_COMMANDS_HUB"],
+                self.settings[aggregate.hub_setting],
             )
-            for category in ("quote", "policy", "customer")
+            for category, aggregate in BY_CATEGORY.items()
         }
 
     def inbox(self, category: StreamCategory) -> CommandInbox:

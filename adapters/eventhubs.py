@@ -15,7 +15,8 @@ from azure.eventhub.exceptions import EventHubError
 
 from application.ports import TransientFailure
 from domain.errors import Unprocessable
-from domain.messages import CommandEnvelope, EventEnvelope, command_category
+from domain.messages import CommandEnvelope, EventEnvelope
+from domain.registry import command_category, command_hubs
 
 
 class EventTooLarge(Unprocessable):
@@ -69,14 +70,12 @@ class EventHubsCommandPublisher:
         self,
         create_producer: ProducerFactory,
         *,
-        quote_hub: str,
-        policy_hub: str,
-        customer_hub: str,
+        hubs: Mapping[str, str],
         saga_events_hub: str,
         send_timeout: float | None = None,
     ) -> None:
         self._create_producer = create_producer
-        self._hubs = {"quote": quote_hub, "policy": policy_hub, "customer": customer_hub}
+        self._hubs = dict(hubs)  # aggregate category -> its command hub
         self._saga_events_hub = saga_events_hub
         self._send_timeout = send_timeout
         self._producers: dict[str, EventHubProducerClient] = {}
@@ -84,6 +83,11 @@ class EventHubsCommandPublisher:
         # Made up front for every hub `route` can name, so the lock dict itself never changes.
         every_hub = [*self._hubs.values(), saga_events_hub]
         self._hub_locks = {hub: threading.Lock() for hub in every_hub}
+
+    @property
+    def routes(self) -> Mapping[str, str]:
+        """The hub each aggregate category's commands go to."""
+        return dict(self._hubs)
 
     def publish(
         self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()
@@ -264,20 +268,9 @@ def create_eventhubs_publisher(
             connection_string, eventhub_name=hub, **options
         )
 
-    hubs = {
-        name: setting(name) or ""
-        for name in (
-            "QUOTE_COMMANDS_HUB",
-            "POLICY_COMMANDS_HUB",
-            "CUSTOMER_COMMANDS_HUB",
-            "SAGA_EVENTS_HUB",
-        )
-    }
     return EventHubsCommandPublisher(
         create_producer,
-        quote_hub=hubs["QUOTE_COMMANDS_HUB"],
-        policy_hub=hubs["POLICY_COMMANDS_HUB"],
-        customer_hub=hubs["CUSTOMER_COMMANDS_HUB"],
-        saga_events_hub=hubs["SAGA_EVENTS_HUB"],
+        hubs=command_hubs(lambda name: setting(name) or ""),
+        saga_events_hub=setting("SAGA_EVENTS_HUB") or "",
         send_timeout=send_timeout,
     )

@@ -18,6 +18,7 @@ from typing import Any, Self
 from adapters.eventhubs import message_properties, route
 from adapters.sqlite_database import SqliteDatabase
 from domain.messages import CommandEnvelope, EventEnvelope
+from domain.registry import command_hubs
 
 DEFAULT_PARTITIONS = 4
 
@@ -132,8 +133,13 @@ class SqliteLogCommandPublisher:
         directory = Path(settings["SQLITE_DIR"])
         directory.mkdir(parents=True, exist_ok=True)
         database = SqliteDatabase.shared(os.fspath(directory / "store.db"))
-        hubs = {c: settings[f"{c.upper()}_COMMANDS_HUB"] for c in ("quote", "policy", "customer")}
+        hubs = command_hubs(lambda name: settings[name])
         return cls(SqliteHubLog(database, partitions), hubs, settings["SAGA_EVENTS_HUB"])
+
+    @property
+    def routes(self) -> Mapping[str, str]:
+        """The hub each aggregate category's commands go to."""
+        return dict(self._hubs)
 
     def publish(
         self, commands: Sequence[CommandEnvelope], events: Sequence[EventEnvelope] = ()

@@ -2,44 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from application.deciding import Decider, Decision, DecisionRunner, Metadata
 from application.ports import EventStore
-from domain import customer, policy, quote, saga
-from domain.messages import CommandEnvelope, StreamCategory, command_category, read_command
+from domain import registry
+from domain.aggregate import Aggregate, SettingGetter
+from domain.errors import Unprocessable
+from domain.messages import CommandEnvelope, Message, StreamCategory, stream_id
+from domain.saga import SagaRules
+
+S = TypeVar("S")
+C = TypeVar("C")
+E = TypeVar("E", bound=Message)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The business parameters of a deployment (settings, not constants in code)."""
+    """The business parameters of a deployment (settings, not constants in code): each
+    registered aggregate's (its defaults unless given) and the saga's."""
 
-    underwriting: policy.UnderwritingRules = field(default_factory=policy.UnderwritingRules)
-    customers: customer.CustomerRules = field(default_factory=customer.CustomerRules)
-    saga: saga.SagaRules = field(default_factory=saga.SagaRules)
+    saga: SagaRules = field(default_factory=SagaRules)
+    by_category: Mapping[StreamCategory, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, setting: SettingGetter, saga_rules: SagaRules) -> Rules:
+        """Every aggregate's rules built from the deployment's settings."""
+        return cls(saga_rules, {a.category: a.rules_from(setting) for a in registry.AGGREGATES})
+
+    def of(self, aggregate: Aggregate[Any, Any, Any, R]) -> R:
+        if aggregate.category in self.by_category:
+            return cast(R, self.by_category[aggregate.category])
+        return aggregate.default_rules()
+
+    def with_rules(self, aggregate: Aggregate[Any, Any, Any, R], rules: R) -> Rules:
+        """These rules with one aggregate's replaced."""
+        return Rules(self.saga, {**self.by_category, aggregate.category: rules})
 
 
-def aggregates(rules: Rules) -> dict[StreamCategory, Decider[Any, Any, Any]]:
-    """One decider per aggregate category, with the deployment's rules bound in."""
-    return {
-        "quote": Decider("quote", quote.initial_state, quote.decide, quote.evolve),
-        "policy": Decider(
-            "policy",
-            policy.initial_state,
-            partial(policy.decide, rules=rules.underwriting),
-            policy.evolve,
-        ),
-        "customer": Decider(
-            "customer",
-            customer.initial_state,
-            partial(customer.decide, rules=rules.customers),
-            customer.evolve,
-        ),
-    }
+def decider_of(aggregate: Aggregate[S, C, E, R], rules: Rules) -> Decider[S, C, E]:
+    """An aggregate's decider with the deployment's rules bound in."""
+    return aggregate.decider(rules.of(aggregate))
 
 
 class CommandHandler:
@@ -49,18 +56,35 @@ class CommandHandler:
         self, store: EventStore, clock: Callable[[], datetime], rules: Rules | None = None
     ) -> None:
         self.runner = DecisionRunner(store, clock)
-        self.deciders = aggregates(rules or Rules())
+        self.rules = rules or Rules()
 
-    def handle(self, envelope: CommandEnvelope) -> Decision[Any]:
+    def handle(self, envelope: CommandEnvelope) -> Decision[object]:
         """Decide and append. Raises Unprocessable (malformed; DomainError: refused),
         ConcurrencyConflict (contention that outlasted the retries), TransientFailure."""
-        command = read_command(envelope)
-        decider = self.deciders[command_category(envelope.commandType)]
-        meta = Metadata(envelope.commandId, envelope.correlationId, envelope.traceparent)
-        return self.runner.run(decider, envelope.aggregateId, command, meta)
+        command = registry.read_command(envelope)
+        aggregate = registry.BY_CATEGORY[registry.command_category(envelope.commandType)]
+        decision: Decision[object] = self._run(aggregate, envelope, command)
+        return decision
 
-    def state_of(self, category: StreamCategory, aggregate_id: str) -> Any:
+    def handle_as(self, aggregate: Aggregate[S, C, E, R], envelope: CommandEnvelope) -> Decision[S]:
+        """`handle` of a command the caller knows the aggregate of, with its state's type;
+        Unprocessable if the command is another aggregate's."""
+        command = registry.read_command(envelope)
+        if registry.command_category(envelope.commandType) != aggregate.category:
+            raise Unprocessable(f"{envelope.commandType} is not a {aggregate.category} command")
+        return self._run(aggregate, envelope, cast(C, command))
+
+    def _run(
+        self, aggregate: Aggregate[S, C, E, R], envelope: CommandEnvelope, command: C
+    ) -> Decision[S]:
+        meta = Metadata(envelope.commandId, envelope.correlationId, envelope.traceparent)
+        return self.runner.run(
+            decider_of(aggregate, self.rules), envelope.aggregateId, command, meta
+        )
+
+    def state_of(self, aggregate: Aggregate[S, C, E, R], aggregate_id: str) -> S:
         """The current state of one aggregate (a fresh read of its stream)."""
-        decider = self.deciders[category]
-        state, _ = self.runner.load(decider, f"{category}-{aggregate_id}")
+        state, _ = self.runner.load(
+            decider_of(aggregate, self.rules), stream_id(aggregate.category, aggregate_id)
+        )
         return state

@@ -10,15 +10,16 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from application.ports import ConcurrencyConflict, EventStore, Outcome
 from domain import codec
+from domain.aggregate import Decider
 from domain.errors import DomainError
-from domain.messages import EventEnvelope, Message, StreamCategory, document_id, stream_id
+from domain.messages import EventEnvelope, Message, document_id, stream_id
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -26,15 +27,8 @@ E = TypeVar("E", bound=Message)
 
 EVENT_NAMESPACE = uuid.UUID("0b8f4a52-8a57-4a0e-9a7e-6f2d3c1e5b77")
 
-
-@dataclass(frozen=True)
-class Decider(Generic[S, C, E]):
-    """An aggregate or a workflow: initial state, decide, evolve (the decider pattern)."""
-
-    category: StreamCategory
-    initial_state: S
-    decide: Callable[[S, C], Sequence[E]]
-    evolve: Callable[[S, E], S]
+# Decider lives in the domain (domain/aggregate.py); re-exported for the runner's callers.
+__all__ = ["Decider", "Decision", "DecisionRunner", "Metadata"]
 
 
 @dataclass(frozen=True)
@@ -123,7 +117,7 @@ class DecisionRunner:
         now = self.clock()
         envelopes = []
         for offset, event in enumerate(events, start=1):
-            event_type, schema_version, data = codec.encode(cast(codec.StoredEvent, event))
+            event_type, schema_version, data = codec.encode(event)
             envelopes.append(
                 EventEnvelope(
                     id=document_id(stream, version + offset),

@@ -15,16 +15,10 @@ from application.commands import CommandHandler
 from application.ports import Outcome, ViewQuery, ViewStore
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
-from domain.errors import Unprocessable
-from domain.messages import (
-    ApproveQuote,
-    Command,
-    CommandEnvelope,
-    CreateQuote,
-    command_name,
-    make_command,
-)
+from domain.errors import InconsistentStream, Unprocessable
+from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote
 from domain.quote import Quote, QuoteStatus
+from domain.registry import CUSTOMER, QUOTE, command_name, make_command
 from domain.saga import SagaStatus, Step
 
 REQUEST_NAMESPACE = uuid.UUID("5d9e2b7c-1f3a-4e6d-8c2b-9a7f0e4d3c21")
@@ -79,14 +73,15 @@ class QuoteService:
         """Create a quote; with a client-chosen id, repeating the request is safe."""
         quote_id = quote_id or self.new_id()
         command = CreateQuote(quoteId=quote_id, customerId=customer_id, premium=premium)
-        decision = self.commands.handle(self._envelope(command, quote_id, traceparent))
-        return Created(decision.state, decision.outcome is Outcome.APPENDED)
+        decision = self.commands.handle_as(QUOTE, self._envelope(command, quote_id, traceparent))
+        return Created(_decided(decision.state, quote_id), decision.outcome is Outcome.APPENDED)
 
     def approve(self, quote_id: str, traceparent: str | None = None) -> dict[str, Any]:
         """Approve a quote (which starts its saga); approving again changes nothing. Returns
         the quote's view with the quote as decided just now."""
         command = ApproveQuote(quoteId=quote_id)
-        state: Quote = self.commands.handle(self._envelope(command, quote_id, traceparent)).state
+        decision = self.commands.handle_as(QUOTE, self._envelope(command, quote_id, traceparent))
+        state = _decided(decision.state, quote_id)
         return self._present(self._stored_view(quote_id) or self._fresh_view(state), state)
 
     def view(self, quote_id: str) -> dict[str, Any] | None:
@@ -98,7 +93,7 @@ class QuoteService:
         if stored is not None and stored["saga"]:
             return self._present(stored)
         try:
-            quote: Quote | None = self.commands.state_of("quote", quote_id)
+            quote = self.commands.state_of(QUOTE, quote_id)
         except Unprocessable:
             if stored is None:
                 raise
@@ -143,8 +138,7 @@ class QuoteService:
         return CustomerQuotes(customerId=customer_id, items=items, continuation=token)
 
     def customer(self, customer_id: str) -> Customer | None:
-        state: Customer | None = self.commands.state_of("customer", customer_id)
-        return state
+        return self.commands.state_of(CUSTOMER, customer_id)
 
     def _envelope(
         self, command: Command, quote_id: str, traceparent: str | None
@@ -162,6 +156,13 @@ class QuoteService:
             issued_at=self.clock(),
             traceparent=traceparent,
         )
+
+
+def _decided(quote: Quote | None, quote_id: str) -> Quote:
+    """The quote a create or an approval left (one that refused raised instead)."""
+    if quote is None:
+        raise InconsistentStream(f"quote {quote_id} has no state after a decision on it")
+    return quote
 
 
 def _customer_quote(view: dict[str, Any]) -> CustomerQuote:

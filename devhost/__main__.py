@@ -1,7 +1,8 @@
-"""`python -m devhost [serve|demo|bench|index|sagas|show]`: serve the app locally (the default),
-run the three-outcome demo, measure throughput and latency, index the app as the Python worker
-does (exit 1 with the worker's message if it would not load), list the sagas, or show one
-saga's timeline (devhost/cli.py)."""
+"""`python -m devhost [serve|demo|bench|index|sagas|show|wiring]`: serve the app locally (the
+default), run the three-outcome demo, measure throughput and latency, index the app as the Python
+worker does (exit 1 with the worker's message if it would not load), list the sagas, show one
+saga's timeline (devhost/cli.py), or check (--write: regenerate) the deployment files derived from
+the registry of aggregates (devhost/wiring.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "demo", "bench", "index", "sagas", "show"],
+        choices=["serve", "demo", "bench", "index", "sagas", "show", "wiring"],
     )
     parser.add_argument("--app-dir", type=Path, default=None, help="index: default the repo")
     parser.add_argument("--data-dir", type=Path, default=None, help="default .devhost/")
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--split", action="store_true", help="bench: one HTTP host and one trigger host"
     )
+    parser.add_argument("--write", action="store_true", help="wiring: regenerate the files")
     from devhost import cli
 
     cli.add_arguments(parser)
@@ -64,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args)
     if args.command == "index":
         return index(args.app_dir)
+    if args.command == "wiring":
+        from devhost.wiring import run
+
+        return run(args.write)
     if args.command in ("sagas", "show"):
         return cli.run(args)
     return serve(args)

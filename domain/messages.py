@@ -6,7 +6,6 @@ Stored names (`eventType`, `commandType`, field aliases) are the contract; class
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -158,22 +157,14 @@ DomainEvent = QuoteEvent | PolicyEvent | CustomerEvent
 # --- envelopes -------------------------------------------------------------------------------
 
 DocType = Literal["event", "saga-event", "receipt"]
-StreamCategory = Literal["quote", "policy", "customer", "saga"]
+# A stream's category: a registered aggregate's (domain/registry.py) or the saga's.
+StreamCategory = str
 SAGA_CATEGORY: StreamCategory = "saga"
-_STREAM = re.compile(r"^(quote|policy|customer|saga)-(.+)$")
 
 
 def stream_id(category: StreamCategory, aggregate_id: str) -> str:
     """The stream (and Cosmos partition key) of one aggregate: `quote-Q1`, `saga-Q1`."""
     return f"{category}-{aggregate_id}"
-
-
-def split_stream_id(value: str) -> tuple[str, str]:
-    """`quote-Q1` -> (`quote`, `Q1`); a ValueError for a stream id of no known category."""
-    match = _STREAM.match(value)
-    if match is None:
-        raise ValueError(f"not a stream id: {value!r}")
-    return match.group(1), match.group(2)
 
 
 def document_id(stream: str, sequence_number: int) -> str:
@@ -226,61 +217,7 @@ class EventEnvelope(Envelope):
         return {**self.model_dump(mode="json"), "docType": self.doc_type}
 
 
-# --- command registry ------------------------------------------------------------------------
-
-_TARGET_FIELD: dict[StreamCategory, str] = {
-    "quote": "quoteId",
-    "policy": "policyId",
-    "customer": "customerId",
-}
-
-COMMAND_TYPES: dict[str, tuple[StreamCategory, type[Message]]] = {
-    "CreateQuote": ("quote", CreateQuote),
-    "ApproveQuote": ("quote", ApproveQuote),
-    "RejectQuote": ("quote", RejectQuote),
-    "CreatePolicy": ("policy", CreatePolicy),
-    "CancelPolicy": ("policy", CancelPolicy),
-    "UpdateCustomerPolicyCount": ("customer", UpdateCustomerPolicyCount),
-    "RemoveCustomerPolicy": ("customer", RemoveCustomerPolicy),
-}
-_COMMAND_NAMES = {cls: name for name, (_, cls) in COMMAND_TYPES.items()}
-
-
-def command_name(command: Command | type[Command]) -> str:
-    """The registered (stored) name of a command or its class: a class may be renamed, this
-    name stays, and so do the ids derived from it."""
-    return _COMMAND_NAMES[command if isinstance(command, type) else type(command)]
-
-
-def command_category(command_type: str) -> StreamCategory:
-    """The aggregate a command type targets; a ValueError for an unknown type."""
-    if command_type not in COMMAND_TYPES:
-        raise ValueError(f"unknown command type {command_type!r}")
-    return COMMAND_TYPES[command_type][0]
-
-
-def make_command(
-    command: Command,
-    *,
-    command_id: str,
-    correlation_id: str,
-    causation_id: str,
-    issued_at: datetime,
-    traceparent: str | None = None,
-) -> CommandEnvelope:
-    """Wrap a command for the wire, addressed to its target aggregate."""
-    name = command_name(command)
-    target = getattr(command, _TARGET_FIELD[COMMAND_TYPES[name][0]])
-    return CommandEnvelope(
-        commandId=command_id,
-        commandType=name,
-        aggregateId=target,
-        correlationId=correlation_id,
-        causationId=causation_id,
-        issuedAt=issued_at,
-        traceparent=traceparent,
-        data=command.model_dump(mode="json"),
-    )
+# --- commands on the wire (routing by registered name: domain/registry.py) -------------------
 
 
 def parse_command(body: str | bytes) -> CommandEnvelope:
@@ -289,19 +226,3 @@ def parse_command(body: str | bytes) -> CommandEnvelope:
         return CommandEnvelope.model_validate_json(body)
     except ValidationError as error:
         raise Unprocessable(f"unparseable command: {error}") from error
-
-
-def read_command(envelope: CommandEnvelope) -> Command:
-    """The typed command inside an envelope; Unprocessable if it is of no known type, not
-    valid, or addressed to another aggregate than its own."""
-    if envelope.commandType not in COMMAND_TYPES:
-        raise Unprocessable(f"unknown command type {envelope.commandType!r}")
-    category, cls = COMMAND_TYPES[envelope.commandType]
-    try:
-        command: Command = cls.model_validate(envelope.data)  # type: ignore[assignment]
-    except ValidationError as error:
-        raise Unprocessable(f"{envelope.commandType} is not valid: {error}") from error
-    target = getattr(command, _TARGET_FIELD[category])
-    if target != envelope.aggregateId:
-        raise Unprocessable(f"aggregateId {envelope.aggregateId!r} does not match {target!r}")
-    return command

@@ -25,8 +25,8 @@ from domain.messages import (
     QuoteCreated,
     QuoteRejected,
     UpdateCustomerPolicyCount,
-    command_name,
 )
+from domain.registry import command_name
 from domain.saga_builder import StepBuilder
 from domain.saga_events import (
     TERMINAL,

@@ -13,9 +13,8 @@ from domain.messages import (
     Command,
     CommandEnvelope,
     RejectQuote,
-    command_name,
-    make_command,
 )
+from domain.registry import command_name, make_command
 from domain.saga_events import (
     INPUT_NAMES,
     SAGA_NAMESPACE,

@@ -1,4 +1,5 @@
-"""One Event Hubs trigger per aggregate's command hub, each with its own consumer group."""
+"""One Event Hubs trigger per registered aggregate's command hub, each with its own consumer
+group: `handle_<category>_commands` (domain/registry.py lists the aggregates)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Callable
 import azure.functions as func
 
 from bootstrap import EVENTHUBS_CONNECTION, services
+from domain.aggregate import AnyAggregate
 from domain.messages import StreamCategory
+from domain.registry import AGGREGATES
 from triggers.retries import EXPONENTIAL, is_final_attempt
 
 bp = func.Blueprint()
@@ -23,16 +26,20 @@ Events = typing.List[func.EventHubEvent]  # noqa: UP006
 Handler = Callable[[Events, func.Context], None]
 
 
-def _command_trigger(category: StreamCategory) -> Handler:
-    prefix = category.upper()
+def function_name(category: StreamCategory) -> str:
+    return f"handle_{category}_commands"
 
-    @bp.function_name(f"handle_{category}_commands")
+
+def _command_trigger(aggregate: AnyAggregate) -> Handler:
+    category = aggregate.category
+
+    @bp.function_name(function_name(category))
     @bp.retry(**EXPONENTIAL)
     @bp.event_hub_message_trigger(
         arg_name="events",
         connection=EVENTHUBS_CONNECTION,
-        event_hub_name=f"%{prefix}_COMMANDS_HUB%",
-        consumer_group=f"%{prefix}_CONSUMER_GROUP%",
+        event_hub_name=f"%{aggregate.hub_setting}%",
+        consumer_group=f"%{aggregate.consumer_group_setting}%",
         cardinality=func.Cardinality.MANY,
     )
     def handle(events: Events, context: func.Context) -> None:
@@ -54,6 +61,7 @@ def _command_trigger(category: StreamCategory) -> Handler:
     return handle
 
 
-handle_quote_commands = _command_trigger("quote")
-handle_policy_commands = _command_trigger("policy")
-handle_customer_commands = _command_trigger("customer")
+# The decorated functions by category; each is also a module attribute of its function name,
+# as a hand-written `handle_quote_commands = ...` would be.
+TRIGGERS = {aggregate.category: _command_trigger(aggregate) for aggregate in AGGREGATES}
+globals().update({function_name(category): trigger for category, trigger in TRIGGERS.items()})

@@ -17,7 +17,9 @@ from playwright.sync_api import expect
 
 from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog, SqliteLogCommandPublisher
-from domain.messages import RejectQuote, make_command
+from bootstrap import DEFAULTS
+from domain.messages import RejectQuote
+from domain.registry import command_hubs, make_command
 from tests.e2e.hosts import REPO, HostProcess, wait_until_quiet
 from triggers import openapi
 
@@ -36,7 +38,7 @@ OVER_LIMIT = 2_500_000.0
 # The reason of the parked RejectQuote, shown on the quote's timeline once it is replayed.
 HOSTILE = 'sent early <img src=x onerror="window.pwned=1"> & <b>parked</b>'
 WHY = "the customer withdrew the application"
-HUBS = {"quote": "quote-commands", "policy": "policy-commands", "customer": "customer-commands"}
+HUBS = command_hubs(DEFAULTS.__getitem__)  # every registered aggregate's
 
 
 def require_chromium() -> None:

@@ -22,7 +22,8 @@ def test_the_demo_ends_each_saga_as_expected_and_exits_zero():
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("(ok)") == 3
+    # one "(ok)" for each case the demo announces it is expecting, none unexpected
+    assert done.stdout.count("(ok)") == done.stdout.count(", expecting ") > 0
 
 
 def test_sigterm_finishes_the_work_exits_zero_and_hands_the_leases_over(tmp_path):

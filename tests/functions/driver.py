@@ -12,15 +12,15 @@ import azure.functions as func
 
 from bootstrap import Services
 from devhost import payloads
-from domain.messages import CommandEnvelope, command_category
+from domain.messages import CommandEnvelope
+from domain.registry import command_category
 from tests.functions.conftest import InvocationContext
 from triggers import command_handlers, orchestrator, timers
 
 orchestrate = orchestrator.orchestrate.build().get_user_function()
 HANDLERS = {
-    "quote": command_handlers.handle_quote_commands.build().get_user_function(),
-    "policy": command_handlers.handle_policy_commands.build().get_user_function(),
-    "customer": command_handlers.handle_customer_commands.build().get_user_function(),
+    category: trigger.build().get_user_function()
+    for category, trigger in command_handlers.TRIGGERS.items()
 }
 expire_stuck_sagas = timers.expire_stuck_sagas.build().get_user_function()
 _sequence = itertools.count(1)

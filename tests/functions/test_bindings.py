@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from bootstrap import COSMOS_CONNECTION, DEFAULTS, EVENTHUBS_CONNECTION
+from domain.registry import AGGREGATES
+from triggers.command_handlers import function_name
 
 pytestmark = pytest.mark.functions
 
 ROOT = Path(__file__).resolve().parents[2]
 NON_HTTP = {
     "orchestrate": "cosmosDBTrigger",
-    "handle_quote_commands": "eventHubTrigger",
-    "handle_policy_commands": "eventHubTrigger",
-    "handle_customer_commands": "eventHubTrigger",
+    **{function_name(a.category): "eventHubTrigger" for a in AGGREGATES},
     "expire_stuck_sagas": "timerTrigger",
 }
 
@@ -59,13 +59,12 @@ def test_the_orchestrator_reads_the_feed_from_the_beginning_and_polls_twice_a_se
     assert binding["feedPollDelay"] == 500  # milliseconds; the default of 5000 costs 2.5 s a hop
 
 
-@pytest.mark.parametrize("category", ["quote", "policy", "customer"])
-def test_each_command_hub_has_a_handler_with_its_own_consumer_group(functions, category):
-    binding = trigger(functions[f"handle_{category}_commands"])
-    prefix = category.upper()
+@pytest.mark.parametrize("aggregate", AGGREGATES, ids=lambda a: a.category)
+def test_each_command_hub_has_a_handler_with_its_own_consumer_group(functions, aggregate):
+    binding = trigger(functions[function_name(aggregate.category)])
     assert binding["connection"] == EVENTHUBS_CONNECTION
-    assert binding["eventHubName"] == f"%{prefix}_COMMANDS_HUB%"
-    assert binding["consumerGroup"] == f"%{prefix}_CONSUMER_GROUP%"
+    assert binding["eventHubName"] == f"%{aggregate.hub_setting}%"
+    assert binding["consumerGroup"] == f"%{aggregate.consumer_group_setting}%"
     assert binding["cardinality"] == "MANY"
 
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from domain.registry import POLICY
 from domain.saga import policy_id_for
 from tests.functions.driver import Driver, document_list, orchestrate
 from tests.functions.test_http_api import JSON, TRACEPARENT, assert_problem, body_of, call
@@ -76,7 +77,7 @@ def test_cancelling_while_counting_the_policy_undoes_the_count_the_policy_and_th
     view = app_services.quotes.view("Q1")
     assert view["saga"]["status"] == "Compensated"
     assert (view["quote"]["status"], view["quote"]["rejectionReason"]) == ("Rejected", WHY)
-    assert app_services.commands.state_of("policy", policy_id_for("Q1")).status == "Cancelled"
+    assert app_services.commands.state_of(POLICY, policy_id_for("Q1")).status == "Cancelled"
     customer = app_services.quotes.customer("C1")
     assert (customer.policyCount, customer.activePolicies) == (0, ())
     [entry] = [e for e in view["timeline"] if e["eventType"] == "SagaCancelled"]
@@ -99,7 +100,7 @@ def test_cancelling_while_the_policy_is_being_created_cancels_it_whichever_lands
     assert response.status_code == 202, response.get_body()
     driver.run_until_quiet()  # CreatePolicy, then CancelPolicy, on the policy's partition
     assert app_services.quotes.view("Q1")["saga"]["status"] == "Compensated"
-    policy = app_services.commands.state_of("policy", policy_id_for("Q1"))
+    policy = app_services.commands.state_of(POLICY, policy_id_for("Q1"))
     assert policy.status == "Cancelled"
     assert app_services.quotes.customer("C1") is None  # never counted
     assert "SagaLateEventCompensated" not in saga_types(app_services)  # its CancelPolicy stood

@@ -16,7 +16,8 @@ import bootstrap
 from adapters.memory import InMemoryDeadLetterStore, InMemoryViewStore
 from application.ports import ConcurrencyConflict, DeadLetter, TransientFailure
 from bootstrap import Adapters, Services, Settings
-from domain.messages import RejectQuote, command_category, make_command
+from domain.messages import RejectQuote
+from domain.registry import command_category, make_command
 from tests.functions.conftest import MEMORY
 from tests.support.world import FakeClock
 from triggers import openapi

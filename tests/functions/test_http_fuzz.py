@@ -16,7 +16,8 @@ from jsonschema import Draft202012Validator
 import bootstrap
 from application.ports import DeadLetter
 from bootstrap import Services, Settings, build_adapters
-from domain.messages import ApproveQuote, command_category, make_command
+from domain.messages import ApproveQuote
+from domain.registry import command_category, make_command
 from tests.functions.conftest import MEMORY
 from tests.support.world import FakeClock
 from triggers import openapi

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from application.ports import TransientFailure
-from domain.messages import CreatePolicy, make_command
+from domain.messages import CreatePolicy
+from domain.registry import POLICY, make_command
 from tests.functions.driver import (
     HANDLERS,
     Driver,
@@ -230,7 +231,7 @@ def test_a_stuck_saga_times_out_and_compensates(app_services):
     assert "SagaCompensationStarted" in timeline(app_services, "Q1")
     compensation = next(e for e in view["timeline"] if e["eventType"] == "SagaCompensationStarted")
     assert "deadline" in compensation["reason"]
-    policy = app_services.commands.state_of("policy", view["saga"]["policyId"])
+    policy = app_services.commands.state_of(POLICY, view["saga"]["policyId"])
     assert policy.status == "Cancelled"  # the tombstone: a late CreatePolicy cannot revive it
 
 

@@ -1,5 +1,6 @@
 """Bicep and deployment files read without the Bicep compiler: tree-sitter-bicep for syntax,
-pycep-parser for structure, plus a small resolver of variables, parameters and union()."""
+pycep-parser for structure, plus a small resolver of variables, parameters, loops and the few
+functions main.bicep uses (loadJsonContent, union, concat)."""
 
 from __future__ import annotations
 
@@ -79,13 +80,17 @@ class Template:
     def module_params(self, name: str) -> dict[str, Any]:
         return self.modules[name]["config"]["params"]
 
-    def resolve(self, value: Any) -> Any:
-        """Literal value of an expression: variables, parameter defaults, union() and property
-        access are followed; what only the deployment knows comes back as `Unresolved`.
+    def resolve(self, value: Any, scope: dict[str, Any] | None = None) -> Any:
+        """Literal value of an expression: variables, parameter defaults, loadJsonContent(),
+        union(), concat(), `[for x in ...: ...]` and property access are followed; what only
+        the deployment knows comes back as `Unresolved`. `scope`: loop variables.
 
         pycep gives identifiers and string literals the same shape, so a string that names a
         variable or parameter is read as that reference (the templates avoid such clashes)."""
+        scope = scope or {}
         if isinstance(value, str):
+            if value in scope:
+                return scope[value]
             if value in self.variables:
                 return self.resolve(self.variables[value]["value"])
             if value in self.parameters:
@@ -93,29 +98,44 @@ class Template:
                 return Unresolved(value) if default is None else self.resolve(default)
             return value
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [self.resolve(item, scope) for item in value]
         if not isinstance(value, dict):
             return value
+        if value.get("loop_type", {}).get("type") == "array" and value.get("condition") is None:
+            detail = value["loop_type"]["detail"]
+            items = self.resolve(detail["array_name"], scope)
+            if not isinstance(items, list) or not isinstance(detail["item_name"], str):
+                return Unresolved(json.dumps(value))
+            return [
+                self.resolve(value["config"], {**scope, detail["item_name"]: item})
+                for item in items
+            ]
         if "operator" in value and value["operator"]["type"] == "property_accessor":
             operands = value["operator"]["operands"]
-            target = self.resolve(operands["operand_1"])
+            target = self.resolve(operands["operand_1"], scope)
             key = operands["operand_2"]
             if isinstance(target, dict) and isinstance(key, str) and key in target:
                 return target[key]
             return Unresolved(json.dumps(value))
         if "function" in value:
-            function = value["function"]
-            if function["type"] == "union":
-                parts = [self.resolve(arg) for arg in function["parameters"].values()]
-                if all(isinstance(part, dict) for part in parts):
-                    merged: dict[str, Any] = {}
-                    for part in parts:
-                        merged |= part
-                    return merged
-            return Unresolved(json.dumps(value))
+            return self._call(value, scope)
         if "operator" in value:
             return Unresolved(json.dumps(value))
-        return {key: self.resolve(item) for key, item in value.items()}
+        return {key: self.resolve(item, scope) for key, item in value.items()}
+
+    def _call(self, value: dict[str, Any], scope: dict[str, Any]) -> Any:
+        function = value["function"]
+        if function["type"] == "load_json_content" and function["parameters"]["json_path"] is None:
+            return json.loads((self.path.parent / function["parameters"]["file_path"]).read_text())
+        parts = [self.resolve(arg, scope) for arg in function["parameters"].values()]
+        if function["type"] == "union" and all(isinstance(part, dict) for part in parts):
+            merged: dict[str, Any] = {}
+            for part in parts:
+                merged |= part
+            return merged
+        if function["type"] == "concat" and all(isinstance(part, list) for part in parts):
+            return [item for part in parts for item in part]
+        return Unresolved(json.dumps(value))
 
 
 def role_definition_guid(owner: Template, role_definition_id: Any) -> str | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap import DEFAULTS
+from domain.registry import AGGREGATES
 from tests.infra import (
     BICEP_DIR,
     COMPOSE,
@@ -258,11 +259,7 @@ def test_event_hubs_roles_are_scoped_to_single_hubs_send_on_all_receive_on_consu
     published = {value for name, value in DEFAULTS.items() if name.endswith("_HUB")}
     consumed = {consumer["hub"] for consumer in params["consumers"]}
     assert set(params["senderHubNames"]) == published
-    assert consumed == {
-        DEFAULTS["QUOTE_COMMANDS_HUB"],
-        DEFAULTS["POLICY_COMMANDS_HUB"],
-        DEFAULTS["CUSTOMER_COMMANDS_HUB"],
-    }
+    assert consumed == {DEFAULTS[aggregate.hub_setting] for aggregate in AGGREGATES}
 
 
 def test_cosmos_data_access_is_the_built_in_data_contributor_sql_role_only():

@@ -20,7 +20,8 @@ from adapters.cosmos_account import create_cosmos_client
 from application.commands import CommandHandler
 from application.ports import Outcome, ViewQuery
 from application.sagas import SagaService
-from domain.messages import ApproveQuote, CreateQuote, make_command
+from domain.messages import ApproveQuote, CreateQuote
+from domain.registry import make_command
 from domain.saga import SagaStatus
 from tests.contract.view_store_contract import saga_view
 from tests.support.builders import batch

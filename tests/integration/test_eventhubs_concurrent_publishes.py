@@ -25,9 +25,8 @@ from domain.messages import (
     RejectQuote,
     RemoveCustomerPolicy,
     UpdateCustomerPolicyCount,
-    command_category,
-    make_command,
 )
+from domain.registry import command_category, command_hubs, make_command
 from tests.support.builders import event
 from tests.support.eventhubs_fixtures import STANDIN_HUBS, STANDIN_MAX_MESSAGE_SIZE
 from tests.support.eventhubs_standin import EventHubsStandIn
@@ -102,9 +101,7 @@ class CountingFactory:
 def publisher_over(factory: CountingFactory) -> EventHubsCommandPublisher:
     return EventHubsCommandPublisher(
         factory,
-        quote_hub=HUBS["quote_commands"],
-        policy_hub=HUBS["policy_commands"],
-        customer_hub=HUBS["customer_commands"],
+        hubs=command_hubs(DEFAULTS.__getitem__),
         saga_events_hub=HUBS["saga_events"],
     )
 

@@ -27,8 +27,8 @@ from domain.messages import (
     CreateQuote,
     RejectQuote,
     UpdateCustomerPolicyCount,
-    make_command,
 )
+from domain.registry import make_command
 from tests.support.builders import event
 from tests.support.eventhubs_fixtures import receive_events
 from tests.support.eventhubs_standin import EventHubsStandIn

@@ -12,15 +12,14 @@ from typing import Any
 import pytest
 from azure.eventhub import EventData, EventHubConsumerClient
 
+from bootstrap import DEFAULTS
 from tests.support.eventhubs_standin import EventHubsStandIn
 
 # The app's hubs (bootstrap DEFAULTS) plus one spare for stand-in tests; small partition counts
 # keep the same-partition assertions meaningful. 64 KiB messages make batch splits cheap to test.
+# Every hub the app publishes to (bootstrap.DEFAULTS, from the registry), plus a probe.
 STANDIN_HUBS = {
-    "quote-commands": 4,
-    "policy-commands": 4,
-    "customer-commands": 4,
-    "saga-events": 4,
+    **{hub: 4 for name, hub in DEFAULTS.items() if name.endswith("_HUB")},
     "standin-probe": 2,
 }
 STANDIN_MAX_MESSAGE_SIZE = 64 * 1024

@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from application.commands import Rules, aggregates
+from application.commands import Rules
 from domain import codec, saga
-from domain.messages import EventEnvelope, split_stream_id
+from domain.messages import EventEnvelope
 from domain.policy import PolicyStatus
+from domain.registry import AGGREGATES, split_stream_id
 
 
 class FeedStore(Protocol):
@@ -48,9 +49,8 @@ def all_events(store: FeedStore, page: int = 5000) -> list[EventEnvelope]:
 
 def facts(store: FeedStore, rules: Rules | None = None) -> Facts:
     events = all_events(store)
-    deciders = aggregates(rules or Rules())
     evolvers: dict[str, tuple[Any, Callable[[Any, Any], Any]]] = {
-        category: (d.initial_state, d.evolve) for category, d in deciders.items()
+        a.category: (a.initial_state, a.evolve) for a in AGGREGATES
     }
     evolvers["saga"] = (saga.initial_state, saga.evolve)
     result = Facts(events)

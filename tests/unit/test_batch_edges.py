@@ -12,7 +12,8 @@ from adapters.memory import InMemoryEventStore
 from application.dead_letters import letter_id
 from application.ports import TransientFailure
 from domain.errors import Unprocessable
-from domain.messages import ApproveQuote, CreateQuote, make_command
+from domain.messages import ApproveQuote, CreateQuote
+from domain.registry import make_command
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit

@@ -23,7 +23,8 @@ from application.orchestration import Orchestrator
 from application.ports import TransientFailure
 from application.saga_step import SagaStep
 from domain.errors import Unprocessable
-from domain.messages import ApproveQuote, CreateQuote, make_command
+from domain.messages import ApproveQuote, CreateQuote
+from domain.registry import make_command
 from domain.saga import SagaRules
 from tests.support.world import FakeClock
 from triggers.retries import is_final_attempt

@@ -7,7 +7,8 @@ from adapters.memory import InMemoryEventStore
 from application.commands import CommandHandler
 from application.ports import ConcurrencyConflict, Outcome
 from domain.errors import DomainError, Unprocessable
-from domain.messages import ApproveQuote, CreateQuote, RejectQuote, make_command
+from domain.messages import ApproveQuote, CreateQuote, RejectQuote
+from domain.registry import CUSTOMER, make_command
 from tests.support.world import FakeClock
 
 pytestmark = pytest.mark.unit
@@ -61,7 +62,10 @@ def test_a_redelivered_command_whose_decision_would_append_again_appends_nothing
     from domain.customer import CustomerRules
     from domain.messages import UpdateCustomerPolicyCount
 
-    store, rules = InMemoryEventStore(), Rules(customers=CustomerRules(max_active_policies=0))
+    store, rules = (
+        InMemoryEventStore(),
+        Rules().with_rules(CUSTOMER, CustomerRules(max_active_policies=0)),
+    )
     update = make_command(
         UpdateCustomerPolicyCount(customerId="C1", policyId="P1", quoteId="Q1"),
         command_id="update-1",
@@ -204,7 +208,10 @@ def test_a_redelivered_command_answers_with_the_streams_fresh_state_and_version(
     from domain.customer import Customer, CustomerRules
     from domain.messages import UpdateCustomerPolicyCount
 
-    store, rules = InMemoryEventStore(), Rules(customers=CustomerRules(max_active_policies=0))
+    store, rules = (
+        InMemoryEventStore(),
+        Rules().with_rules(CUSTOMER, CustomerRules(max_active_policies=0)),
+    )
     update = command(UpdateCustomerPolicyCount(customerId="C1", policyId="P1", quoteId="Q1"), "u1")
     CommandHandler(store, FakeClock(), rules).handle(update)
     again = CommandHandler(store, FakeClock(), rules).handle(update)

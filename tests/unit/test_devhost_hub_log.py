@@ -4,12 +4,14 @@ import pytest
 
 from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog, SqliteLogCommandPublisher, partition_for
-from domain.messages import CreatePolicy, make_command
+from bootstrap import DEFAULTS
+from domain.messages import CreatePolicy
+from domain.registry import command_hubs, make_command
 from tests.support.builders import event
 
 pytestmark = pytest.mark.unit
 
-HUBS = {"quote": "quote-commands", "policy": "policy-commands", "customer": "customer-commands"}
+HUBS = command_hubs(DEFAULTS.__getitem__)  # every registered aggregate's
 
 
 @pytest.fixture

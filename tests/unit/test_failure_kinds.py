@@ -18,10 +18,9 @@ from domain.messages import (
     EventEnvelope,
     QuoteApproved,
     QuoteRejected,
-    make_command,
     parse_command,
-    read_command,
 )
+from domain.registry import make_command, read_command
 from domain.saga_events import SagaState, SagaStatus, StepTimedOut
 
 pytestmark = pytest.mark.unit

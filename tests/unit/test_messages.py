@@ -12,15 +12,9 @@ from adapters.memory import InMemoryEventStore
 from application.commands import CommandHandler, Rules
 from application.streams import check_batch
 from domain import codec
-from domain.messages import (
-    CreatePolicy,
-    CreateQuote,
-    EventEnvelope,
-    command_category,
-    make_command,
-    split_stream_id,
-)
+from domain.messages import CreatePolicy, CreateQuote, EventEnvelope
 from domain.policy import UnderwritingRules
+from domain.registry import POLICY, command_category, make_command, split_stream_id
 from domain.saga_events import SagaStarted, SagaStatus
 from tests.support.world import FakeClock
 
@@ -71,7 +65,9 @@ def test_a_batch_breaking_the_stream_rules_is_refused_with_the_rule_it_breaks():
 
 
 def test_the_underwriting_rules_of_a_deployment_reach_the_policy():
-    handler = CommandHandler(InMemoryEventStore(), FakeClock(), Rules(UnderwritingRules(50)))
+    handler = CommandHandler(
+        InMemoryEventStore(), FakeClock(), Rules().with_rules(POLICY, UnderwritingRules(50))
+    )
     create = make_command(CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=99),
                           command_id="c1", correlation_id="Q1", causation_id="t",
                           issued_at=T0)  # fmt: skip

@@ -17,6 +17,7 @@ from application.ports import ConcurrencyConflict
 from application.replay import DeadLetterDesk
 from domain.customer import CustomerRules
 from domain.errors import InconsistentStream, Unprocessable
+from domain.registry import CUSTOMER
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -60,7 +61,7 @@ def test_a_parked_document_is_logged_with_its_ids_and_known_by_raw_bytes_without
 
 
 def test_a_compensation_logs_every_command_it_issues(caplog):
-    world = World(rules=Rules(customers=CustomerRules(max_active_policies=0)))
+    world = World(rules=Rules().with_rules(CUSTOMER, CustomerRules(max_active_policies=0)))
     world.quotes.create("C1", 100.0, "Q1")
     world.quotes.approve("Q1")
     with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):

@@ -7,7 +7,8 @@ import pytest
 
 from application.ports import TransientFailure
 from application.replay import DeadLetterDesk, ReplayRefused
-from domain.messages import RejectQuote, make_command
+from domain.messages import RejectQuote
+from domain.registry import make_command
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit

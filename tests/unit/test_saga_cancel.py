@@ -15,9 +15,8 @@ from domain.messages import (
     PolicyCancelled,
     RejectQuote,
     RemoveCustomerPolicy,
-    command_name,
-    make_command,
 )
+from domain.registry import command_name, make_command
 from domain.saga import SagaInput, SagaStatus, cancel_input, timeout_input
 from domain.saga_events import SAGA_NAMESPACE, CancelRequested
 from tests.support.saga_inputs import (

@@ -13,6 +13,7 @@ import pytest
 from application.saga_step import saga_event
 from domain.errors import DomainError
 from domain.policy import PolicyStatus
+from domain.registry import POLICY
 from domain.saga import SagaCancelled, policy_id_for
 from tests.support.world import World
 
@@ -152,7 +153,7 @@ def test_every_saga_ends_as_it_must_wherever_the_cancellation_lands():
                 if answer in ("at create", "at count"):
                     assert status == "Compensated", (seed, cancel_before, quote_id)
                     assert quote["rejectionReason"] == WHY
-                    policy = world.commands.state_of("policy", policy_id_for(quote_id))
+                    policy = world.commands.state_of(POLICY, policy_id_for(quote_id))
                     assert policy is None or policy.status is not PolicyStatus.ACTIVE
                 elif answer == "compensating":
                     assert status == "Compensated"

@@ -167,7 +167,7 @@ def test_the_time_outs_of_a_path_keep_their_ids(path):
 
 def test_renaming_every_message_class_changes_no_stored_name_and_no_command_id():
     from domain import codec
-    from domain.messages import COMMAND_TYPES
+    from domain.registry import COMMAND_TYPES
     from domain.saga_events import INPUT_NAMES
 
     classes = [

@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from domain.registry import CUSTOMER
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -36,7 +37,7 @@ def test_every_saga_ends_as_expected_whatever_the_delivery_order(seed):
         assert world.saga_status(quote_id) == status, quote_id
     full = {f"Q-full-{i}": world.saga_status(f"Q-full-{i}") for i in range(6)}
     assert sorted(full.values()) == ["Compensated"] + ["Completed"] * 5, full
-    customer = world.commands.state_of("customer", "C-full")
+    customer = world.commands.state_of(CUSTOMER, "C-full")
     assert customer.policyCount == 5
 
 
