@@ -161,9 +161,9 @@ def _present(shown: ShownQuote, quote: Quote | None = None) -> ShownQuote:
     """Overlay a quote state newer than the view; with no saga projected yet, an approved
     quote shows the saga its approval starts."""
     if quote is not None:
-        terms = {"customerId": quote.customerId, "premium": quote.premium}
-        fresh = {"status": quote.status, "rejectionReason": quote.rejectionReason}
-        shown = replace(shown, quote=shown.quote.model_copy(update=terms | fresh))
+        fresh = {"customerId": quote.customerId, "premium": quote.premium,
+                 "status": quote.status, "rejectionReason": quote.rejectionReason}  # fmt: skip
+        shown = replace(shown, quote=shown.quote.model_copy(update=fresh))
     if shown.saga is None and shown.quote.status == QuoteStatus.APPROVED:
         pending = SagaProgress(status=SagaStatus.RUNNING, step=CREATE_POLICY)
         return replace(shown, saga=pending, projected=False)

@@ -24,7 +24,12 @@ from domain import messages as m
 from domain.quote import QuoteStatus
 from domain.saga import TERMINAL, SagaStarted, SagaState
 
-__all__ = ["QuoteView", "utc_text"]  # re-exported: where the view's readers look for them
+# utc_text lives with the types whose times it writes (read_model); it is exported here too,
+# where the queries and the HTTP API have always found it.
+__all__ = [
+    "after", "apply_event", "apply_saga", "empty_view", "is_due", "is_stuck", "listed",
+    "matches", "page_key", "sort_key", "utc_text",
+]  # fmt: skip
 
 
 def empty_view(quote_id: str) -> QuoteView:
