@@ -8,6 +8,7 @@ order-insensitive across streams. The query rules every view store implements (`
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 
 from application.ports import PageKey, ViewQuery
@@ -38,34 +39,26 @@ def empty_view(quote_id: str) -> QuoteView:
 
 def apply_event(view: QuoteView, envelope: m.EventEnvelope, event: object) -> QuoteView:
     """Fold one stored event (domain or saga) of this quote into its view."""
-    view = view.model_copy(update={"timeline": _with_entry(view.timeline, envelope)})
+    changes: dict[str, object] = {"timeline": _with_entry(view.timeline, envelope)}
     quote = view.quote or QuoteSummary(quoteId=envelope.correlationId)
     match event:
         case m.QuoteCreated():
             status = quote.status or QuoteStatus.CREATED
-            update = {"customerId": event.customerId, "premium": event.premium, "status": status}
-            return _with(view, quote, update, event.customerId)
+            terms = {"customerId": event.customerId, "premium": event.premium, "status": status}
+            changes |= {"quote": quote.model_copy(update=terms), "customerId": event.customerId}
         case m.QuoteApproved():
             if quote.status != QuoteStatus.REJECTED:
-                return _with(view, quote, {"status": QuoteStatus.APPROVED}, event.customerId)
-            return _with(view, quote, {}, event.customerId)
+                quote = quote.model_copy(update={"status": QuoteStatus.APPROVED})
+            changes |= {"quote": quote, "customerId": event.customerId}
         case SagaStarted():
-            return view.model_copy(update={"customerId": event.customerId})
+            changes["customerId"] = event.customerId
         case m.QuoteRejected():
             update = {"status": QuoteStatus.REJECTED, "rejectionReason": event.reason}
-            return _with(view, quote, update)
+            changes["quote"] = quote.model_copy(update=update)
         case m.PolicyCreated():
-            return _with(view, quote, {"policyId": event.policyId})
+            changes["quote"] = quote.model_copy(update={"policyId": event.policyId})
         case _:
-            return view
-
-
-def _with(
-    view: QuoteView, quote: QuoteSummary, update: dict[str, object], customer: str | None = None
-) -> QuoteView:
-    changes: dict[str, object] = {"quote": quote.model_copy(update=update)}
-    if customer is not None:
-        changes["customerId"] = customer
+            pass  # it only joins the timeline
     return view.model_copy(update=changes)
 
 
@@ -187,10 +180,13 @@ def _with_entry(
         timestamp=e.timestamp,
         reason=e.data.get("reason"),
     )
-    # In the order of the stored texts, as when the timeline was a list of dicts.
-    return tuple(
-        sorted(
-            [*timeline, entry],
-            key=lambda x: (iso_text(x.timestamp), x.streamId, x.sequenceNumber),
-        )
-    )
+    # In the order of the stored texts, as when the timeline was a list of dicts. Every
+    # timeline is kept in that order, so the entry is inserted where it belongs (after equal
+    # keys, where a stable sort puts it), computing the key of only log2(n) entries.
+    entries = list(timeline)
+    bisect.insort(entries, entry, key=_timeline_order)
+    return tuple(entries)
+
+
+def _timeline_order(entry: TimelineEntry) -> tuple[str, str, int]:
+    return (iso_text(entry.timestamp), entry.streamId, entry.sequenceNumber)
