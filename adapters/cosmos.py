@@ -31,6 +31,7 @@ from application.ports import (
     Versioned,
     ViewQuery,
 )
+from application.read_model import ListedView, QuoteView
 from application.streams import check_batch
 from domain.errors import Unprocessable
 from domain.messages import EventEnvelope, document_id
@@ -186,12 +187,12 @@ class CosmosViewStore:
                 if error.status_code == 404:
                     return None
                 raise
-        return Versioned(document=_strip(doc), etag=doc["_etag"])
+        return Versioned(view=_view(doc), etag=doc["_etag"])
 
-    def save(self, document: dict[str, Any], etag: str | None) -> None:
-        view_id = document["id"]
+    def save(self, view: QuoteView, etag: str | None) -> None:
+        view_id = view.id
         with cosmos_errors(f"saving view {view_id}"):
-            stored = {**document, _DUE_AT: _due_at(document)}
+            stored = {**view.model_dump(mode="json"), _DUE_AT: _due_at(view)}
             try:
                 if etag is None:
                     self._container.create_item(stored)
@@ -207,7 +208,7 @@ class CosmosViewStore:
                     ) from error
                 raise
 
-    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         """application.views.is_due as a cross-partition query (used by the time-out timer).
 
         Deadlines may carry any UTC offset, so `save` stores a fixed-width UTC copy of the
@@ -222,9 +223,9 @@ class CosmosViewStore:
             items = self._container.query_items(
                 query.format(_DUE_AT), parameters=parameters, enable_cross_partition_query=True
             )
-            return [_strip(doc) for doc in items]
+            return [_view(doc) for doc in items]
 
-    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+    def query(self, query: ViewQuery) -> list[ListedView]:
         """application.views.matches as one cross-partition query, ordered by the views
         container's composite index (infra/cosmos/views-indexing-policy.json): real Cosmos DB
         refuses an ORDER BY on two paths without one. Views without a saga.startedAt come
@@ -241,7 +242,7 @@ class CosmosViewStore:
             items = self._container.query_items(
                 sql, parameters=parameters, enable_cross_partition_query=True
             )
-            return list(items)
+            return [ListedView.model_validate(item) for item in items]
 
     def counts(self, now: datetime) -> SagaCounts:
         """Five COUNT queries: the SDK merges a cross-partition `SELECT VALUE COUNT(1)`, not a
@@ -263,13 +264,18 @@ class CosmosViewStore:
             return sum(int(n) for n in counts)
 
 
-def _due_at(view: Mapping[str, Any]) -> str | None:
+def _view(document: Mapping[str, Any]) -> QuoteView:
+    """The stored view without Cosmos's system properties nor the due-at copy `save` adds."""
+    return QuoteView.model_validate(_strip(document))
+
+
+def _due_at(view: QuoteView) -> str | None:
     from domain.saga import TERMINAL
 
-    saga = view.get("saga") or {}
-    if not saga.get("deadline") or saga.get("status") in {s.value for s in TERMINAL}:
+    saga = view.saga
+    if saga is None or saga.deadline is None or saga.status in TERMINAL:
         return None
-    return _utc_key(datetime.fromisoformat(saga["deadline"]))
+    return _utc_key(saga.deadline)
 
 
 class CosmosDeadLetterStore:

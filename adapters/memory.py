@@ -9,7 +9,6 @@ import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from application.ports import (
     AppendOutcome,
@@ -21,6 +20,7 @@ from application.ports import (
     Versioned,
     ViewQuery,
 )
+from application.read_model import ListedView, QuoteView
 from application.streams import check_batch
 from domain.messages import CommandEnvelope, EventEnvelope
 
@@ -97,24 +97,24 @@ class InMemoryViewStore:
         with self._lock:
             return self._docs.get(view_id)
 
-    def save(self, document: dict[str, Any], etag: str | None) -> None:
+    def save(self, view: QuoteView, etag: str | None) -> None:
         with self._lock:
-            current = self._docs.get(document["id"])
+            current = self._docs.get(view.id)
             if (current.etag if current else None) != etag:
-                raise ConcurrencyConflict(f"view {document['id']} changed since it was read")
-            self._docs[document["id"]] = Versioned(document=document, etag=uuid.uuid4().hex)
+                raise ConcurrencyConflict(f"view {view.id} changed since it was read")
+            self._docs[view.id] = Versioned(view=view, etag=uuid.uuid4().hex)
 
-    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         from application.views import is_due
 
         with self._lock:
-            return [v.document for v in self._docs.values() if is_due(v.document, now)][:limit]
+            return [v.view for v in self._docs.values() if is_due(v.view, now)][:limit]
 
-    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+    def query(self, query: ViewQuery) -> list[ListedView]:
         from application import views
 
         with self._lock:
-            documents = [v.document for v in self._docs.values()]
+            documents = [v.view for v in self._docs.values()]
         found = [d for d in documents if views.matches(d, query) and views.after(d, query.after)]
         found.sort(key=lambda d: views.sort_key(views.page_key(d)), reverse=True)
         return [views.listed(d) for d in found[: query.limit]]
@@ -124,9 +124,9 @@ class InMemoryViewStore:
         from domain.saga import SagaStatus
 
         with self._lock:
-            sagas = [v.document["saga"] for v in self._docs.values() if v.document.get("saga")]
-            stuck = sum(is_stuck(v.document, now) for v in self._docs.values())
-        by_status = {s.value: sum(saga["status"] == s.value for saga in sagas) for s in SagaStatus}
+            sagas = [v.view.saga for v in self._docs.values() if v.view.saga]
+            stuck = sum(is_stuck(v.view, now) for v in self._docs.values())
+        by_status = {s.value: sum(saga.status == s for saga in sagas) for s in SagaStatus}
         return SagaCounts(by_status, stuck)
 
 

@@ -6,7 +6,6 @@ which re-exports SqliteViewStore.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 
 from adapters.sqlite_database import SqliteDatabase, database_for, epoch_micros
 from application.ports import ConcurrencyConflict, SagaCounts, Versioned, ViewQuery
+from application.read_model import ListedView, QuoteView
 from domain.saga import TERMINAL, SagaStatus
 
 _VIEWS_SCHEMA = """
@@ -61,14 +61,12 @@ def _add_query_columns(db: SqliteDatabase) -> None:
             conn.execute(statement)
 
 
-def _saga_columns(document: dict[str, Any]) -> tuple[str | None, int | None]:
-    saga = document.get("saga")
-    if not saga:
+def _saga_columns(view: QuoteView) -> tuple[str | None, int | None]:
+    saga = view.saga
+    if saga is None:
         return None, None
-    deadline = saga.get("deadline")
-    return saga.get("status"), None if deadline is None else epoch_micros(
-        datetime.fromisoformat(deadline)
-    )
+    deadline = saga.deadline
+    return saga.status.value, None if deadline is None else epoch_micros(deadline)
 
 
 class SqliteViewStore:
@@ -87,11 +85,13 @@ class SqliteViewStore:
             .execute("SELECT document, etag FROM views WHERE id = ?", (view_id,))
             .fetchone()
         )
-        return None if row is None else Versioned(document=json.loads(row[0]), etag=row[1])
+        if row is None:
+            return None
+        return Versioned(view=QuoteView.model_validate_json(row[0]), etag=row[1])
 
-    def save(self, document: dict[str, Any], etag: str | None) -> None:
-        status, deadline = _saga_columns(document)
-        values = (uuid.uuid4().hex, json.dumps(document), status, deadline, document["id"])
+    def save(self, view: QuoteView, etag: str | None) -> None:
+        status, deadline = _saga_columns(view)
+        values = (uuid.uuid4().hex, view.model_dump_json(), status, deadline, view.id)
         self._db.count("writes")
         with self._db.transaction() as conn:
             if etag is None:
@@ -102,7 +102,7 @@ class SqliteViewStore:
                         values,
                     )
                 except sqlite3.IntegrityError as exc:
-                    raise ConcurrencyConflict(f"view {document['id']} exists") from exc
+                    raise ConcurrencyConflict(f"view {view.id} exists") from exc
                 return
             replaced = conn.execute(
                 "UPDATE views SET etag = ?, document = ?, saga_status = ?, saga_deadline_us = ?"
@@ -110,9 +110,9 @@ class SqliteViewStore:
                 (*values, etag),
             )
             if replaced.rowcount != 1:
-                raise ConcurrencyConflict(f"view {document['id']} changed since it was read")
+                raise ConcurrencyConflict(f"view {view.id} changed since it was read")
 
-    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         """Views of sagas that are not terminal and whose deadline <= now: as `is_due`."""
         terminal = sorted(status.value for status in TERMINAL)
         marks = ", ".join("?" for _ in terminal)
@@ -123,9 +123,9 @@ class SqliteViewStore:
             " ORDER BY saga_deadline_us, id LIMIT ?",
             (epoch_micros(now), *terminal, limit),
         )
-        return [json.loads(document) for (document,) in rows]
+        return [QuoteView.model_validate_json(document) for (document,) in rows]
 
-    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+    def query(self, query: ViewQuery) -> list[ListedView]:
         """application.views.matches in SQL, ordered (and paged) by the views_by_* indexes."""
         from application.views import listed
 
@@ -136,7 +136,7 @@ class SqliteViewStore:
             " ORDER BY saga_started_at DESC, id DESC LIMIT ?",  # NULLs sort last when DESC
             (*values, query.limit),
         )
-        return [listed(json.loads(document)) for (document,) in rows]
+        return [listed(QuoteView.model_validate_json(document)) for (document,) in rows]
 
     def counts(self, now: datetime) -> SagaCounts:
         self._db.count("reads")

@@ -118,9 +118,10 @@ class Orchestrator:
         """Feed every saga whose step deadline passed a time-out; returns how many."""
         count = 0
         for view in self.views.due(now):
-            deadline = datetime.fromisoformat(view["saga"]["deadline"])
-            step = saga.Step(view["saga"]["step"])  # the view holds the step the saga wrote
-            inp = saga.timeout_input(view["id"], step, deadline, now)
+            due = view.saga
+            if due is None or due.deadline is None or due.step is None:
+                continue  # never: due() returns sagas waiting on a step, with its deadline
+            inp = saga.timeout_input(view.id, due.step, due.deadline, now)
             try:
                 outcome = self.saga.advance(inp)
             except Unprocessable as error:
@@ -130,12 +131,12 @@ class Orchestrator:
                     logger,
                     logging.ERROR,
                     f"saga cannot time out: {error}",
-                    correlationId=view["id"],
+                    correlationId=view.id,
                 )
                 continue
             self.publisher.publish(outcome.commands)
-            self._project(view["id"], [], outcome)
-            log_transitions(logger, logging.WARNING, view["id"], outcome, "StepTimedOut")
+            self._project(view.id, [], outcome)
+            log_transitions(logger, logging.WARNING, view.id, outcome, "StepTimedOut")
             count += 1
         return count
 
@@ -169,7 +170,7 @@ class Orchestrator:
         entries = [*events, *((e, saga_event(e)) for e in outcome.events)]
         for _ in range(8):
             current = self.views.get(quote_id)
-            view = current.document if current else empty_view(quote_id)
+            view = current.view if current else empty_view(quote_id)
             updated = view
             for envelope, event in entries:
                 updated = apply_event(updated, envelope, event)

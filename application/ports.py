@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from application.read_model import ListedView, QuoteView
 from domain.messages import CommandEnvelope, EventEnvelope
 
 
@@ -75,7 +76,7 @@ class Versioned(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    document: dict[str, Any]
+    view: QuoteView
     etag: str
 
 
@@ -84,16 +85,16 @@ class ViewStore(Protocol):
 
     def get(self, view_id: str) -> Versioned | None: ...
 
-    def save(self, document: dict[str, Any], etag: str | None) -> None:
-        """Create (etag None) or replace the document read at `etag`; ConcurrencyConflict if
+    def save(self, view: QuoteView, etag: str | None) -> None:
+        """Create (etag None) or replace the view read at `etag`; ConcurrencyConflict if
         it changed (or, on create, exists) since."""
         ...
 
-    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         """Views of sagas that are not terminal and whose `saga.deadline` <= now."""
         ...
 
-    def query(self, query: ViewQuery) -> list[dict[str, Any]]:
+    def query(self, query: ViewQuery) -> list[ListedView]:
         """The views `query` selects (application.views.matches), most recent saga first:
         by `saga.startedAt` then id, both descending, views without a startedAt last; only
         those sorted after `query.after`; at most `query.limit`."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands import CommandHandler
 from application.ports import Outcome, ViewQuery, ViewStore
+from application.read_model import ListedView, QuoteSummary, SagaProgress, TimelineEntry
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import InconsistentStream, Unprocessable
@@ -76,53 +76,38 @@ class QuoteService:
         decision = self.commands.handle_as(QUOTE, self._envelope(command, quote_id, traceparent))
         return Created(_decided(decision.state, quote_id), decision.outcome is Outcome.APPENDED)
 
-    def approve(self, quote_id: str, traceparent: str | None = None) -> dict[str, Any]:
+    def approve(self, quote_id: str, traceparent: str | None = None) -> ShownQuote:
         """Approve a quote (which starts its saga); approving again changes nothing. Returns
         the quote's view with the quote as decided just now."""
         command = ApproveQuote(quoteId=quote_id)
         decision = self.commands.handle_as(QUOTE, self._envelope(command, quote_id, traceparent))
         state = _decided(decision.state, quote_id)
-        return self._present(self._stored_view(quote_id) or self._fresh_view(state), state)
+        return _present(self._stored_view(quote_id) or _fresh_view(state), state)
 
-    def view(self, quote_id: str) -> dict[str, Any] | None:
+    def view(self, quote_id: str) -> ShownQuote | None:
         """The quote's read model (eventually consistent with its streams). Until the
         orchestrator has projected its saga, the quote's own state is overlaid, so an approval
-        shows at once (`saga.projected` False). A stream holding an event this code cannot
+        shows at once (`projected` False). A stream holding an event this code cannot
         read leaves the read model as it stands; with no read model either, Unprocessable."""
         stored = self._stored_view(quote_id)
-        if stored is not None and stored["saga"]:
-            return self._present(stored)
+        if stored is not None and stored.saga:
+            return _present(stored)
         try:
             quote = self.commands.state_of(QUOTE, quote_id)
         except Unprocessable:
             if stored is None:
                 raise
-            return self._present(stored)
+            return _present(stored)
         if quote is None:  # no quote stream, so no view either: views are projected from it
             return None
-        return self._present(stored or self._fresh_view(quote), quote)
+        return _present(stored or _fresh_view(quote), quote)
 
-    def _stored_view(self, quote_id: str) -> dict[str, Any] | None:
+    def _stored_view(self, quote_id: str) -> ShownQuote | None:
         stored = self.views.get(quote_id)
-        return stored.document if stored is not None and stored.document.get("quote") else None
-
-    @staticmethod
-    def _fresh_view(quote: Quote) -> dict[str, Any]:
-        return {"id": quote.quoteId, "quote": {}, "saga": None, "timeline": []}
-
-    @staticmethod
-    def _present(view: dict[str, Any], quote: Quote | None = None) -> dict[str, Any]:
-        """Overlay a quote state newer than the view; `saga.projected` is False when the
-        saga shown is only what an approval is known to start."""
-        if quote is not None:
-            fresh = quote.model_dump(mode="json")
-            view = {**view, "quote": {"policyId": None, **view["quote"], **fresh}}
-        if view["saga"]:
-            return {**view, "saga": {**view["saga"], "projected": True}}
-        if view["quote"].get("status") == QuoteStatus.APPROVED:
-            pending = {"status": SagaStatus.RUNNING.value, "step": Step.CREATE_POLICY.value}
-            return {**view, "saga": {**pending, "projected": False}}
-        return view
+        view = stored.view if stored is not None else None
+        if view is None or view.quote is None:
+            return None
+        return ShownQuote(quote=view.quote, saga=view.saga, timeline=view.timeline)
 
     def customer_quotes(
         self, customer_id: str, limit: int = DEFAULT_PAGE, continuation: str | None = None
@@ -165,13 +150,41 @@ def _decided(quote: Quote | None, quote_id: str) -> Quote:
     return quote
 
 
-def _customer_quote(view: dict[str, Any]) -> CustomerQuote:
-    quote, saga = view.get("quote") or {}, view.get("saga") or {}
+@dataclass(frozen=True)
+class ShownQuote:
+    """A quote's view as the API shows it: `projected` False when the saga shown is only what
+    an approval is known to start (the orchestrator has not projected it yet)."""
+
+    quote: QuoteSummary
+    saga: SagaProgress | None
+    timeline: tuple[TimelineEntry, ...] = ()
+    projected: bool = True
+
+
+def _fresh_view(quote: Quote) -> ShownQuote:
+    return ShownQuote(quote=QuoteSummary(quoteId=quote.quoteId), saga=None)
+
+
+def _present(shown: ShownQuote, quote: Quote | None = None) -> ShownQuote:
+    """Overlay a quote state newer than the view; with no saga projected yet, an approved
+    quote shows the saga its approval starts."""
+    if quote is not None:
+        fresh = {"customerId": quote.customerId, "premium": quote.premium,
+                 "status": quote.status, "rejectionReason": quote.rejectionReason}  # fmt: skip
+        shown = replace(shown, quote=shown.quote.model_copy(update=fresh))
+    if shown.saga is None and shown.quote.status == QuoteStatus.APPROVED:
+        pending = SagaProgress(status=SagaStatus.RUNNING, step=Step.CREATE_POLICY)
+        return replace(shown, saga=pending, projected=False)
+    return shown
+
+
+def _customer_quote(view: ListedView) -> CustomerQuote:
+    quote, saga = view.quote, view.saga
     return CustomerQuote(
-        quoteId=view["id"],
-        premium=quote.get("premium"),
-        quoteStatus=quote.get("status"),
-        sagaStatus=saga.get("status"),
-        policyId=quote.get("policyId"),
-        startedAt=saga.get("startedAt"),
+        quoteId=view.id,
+        premium=quote.premium if quote else None,
+        quoteStatus=quote.status if quote else None,
+        sagaStatus=saga.status if saga else None,
+        policyId=quote.policyId if quote else None,
+        startedAt=saga.startedAt if saga else None,
     )

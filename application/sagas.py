@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.ports import PageKey, SagaCounts, ViewQuery, ViewStore
+from application.read_model import ListedView
 from application.views import is_stuck, page_key, utc_text
 from domain.saga import TERMINAL, SagaStatus
 
@@ -67,22 +67,23 @@ class SagaTotals(BaseModel):
     stuck: int
 
 
-def summary(view: dict[str, Any], now: datetime) -> SagaSummary:
+def summary(view: ListedView, now: datetime) -> SagaSummary:
     """The list row of a view that has a saga."""
-    saga, quote = view["saga"], view.get("quote") or {}
-    status = SagaStatus(saga["status"])
+    saga, quote = view.saga, view.quote
+    if saga is None:
+        raise ValueError(f"view {view.id} has no saga to list")  # the query asks for sagas
     return SagaSummary(
-        quoteId=view["id"],
-        customerId=view.get("customerId") or quote.get("customerId"),
-        premium=quote.get("premium"),
-        status=status,
-        step=None if status in TERMINAL else saga.get("step"),
-        deadline=saga.get("deadline"),
+        quoteId=view.id,
+        customerId=view.customerId or (quote.customerId if quote else None),
+        premium=quote.premium if quote else None,
+        status=saga.status,
+        step=None if saga.status in TERMINAL else saga.step,
+        deadline=saga.deadline,
         stuck=is_stuck(view, now),
-        startedAt=saga.get("startedAt"),
-        updatedAt=saga.get("updatedAt"),
-        policyId=saga.get("policyId") or quote.get("policyId"),
-        reason=saga.get("reason"),
+        startedAt=saga.startedAt,
+        updatedAt=saga.updatedAt,
+        policyId=saga.policyId or (quote.policyId if quote else None),
+        reason=saga.reason,
     )
 
 
@@ -112,7 +113,7 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def views_page(views: ViewStore, query: ViewQuery) -> tuple[list[dict[str, Any]], str | None]:
+def views_page(views: ViewStore, query: ViewQuery) -> tuple[list[ListedView], str | None]:
     """Up to `query.limit` views, and the continuation when more follow: one more is asked
     for, so the last page says so itself (no empty page after it)."""
     limit = check_limit(query.limit)

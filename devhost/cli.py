@@ -170,10 +170,12 @@ class DataSource:
         return self._answer(self.app.sagas.totals)
 
     def quote(self, quote_id: str) -> dict[str, Any]:
-        view = self.app.quotes.view(quote_id)
-        if view is None:
+        from triggers.openapi import quote_view
+
+        shown = self.app.quotes.view(quote_id)
+        if shown is None:
             raise CliError(f"quote {quote_id} does not exist")
-        return json.loads(json.dumps(view, default=str))  # type: ignore[no-any-return]
+        return quote_view(shown).model_dump(mode="json")  # as GET /api/quotes/{id} answers
 
     def _answer(self, call: Callable[[], Any]) -> dict[str, Any]:
         try:

@@ -186,22 +186,18 @@ def create_quote(req: func.HttpRequest) -> Reply:
 def approve_quote(req: func.HttpRequest) -> Reply:
     quote_id = route_id(req, "quoteId")
     app = services()
-    view = app.quotes.approve(quote_id, traceparent_of(req))
-    quote = api.QuoteBody.model_validate(view["quote"])
-    saga = api.SagaBody.model_validate(view["saga"])
+    shown = app.quotes.approve(quote_id, traceparent_of(req))
+    quote, saga = api.quote_body(shown), api.saga_body(shown)
     return Reply(202, api.ApprovalAccepted(quote=quote, saga=saga), quote_id)
 
 
 @endpoint(api.GET_QUOTE)
 def get_quote(req: func.HttpRequest) -> Reply:
     quote_id = route_id(req, "quoteId")
-    view = services().quotes.view(quote_id)
-    if view is None:
+    shown = services().quotes.view(quote_id)
+    if shown is None:
         raise not_found(f"quote {quote_id}")
-    quote = api.QuoteBody.model_validate(view["quote"])
-    saga = api.SagaBody.model_validate(view["saga"]) if view["saga"] else None
-    body = api.QuoteView(quote=quote, saga=saga, timeline=view["timeline"])
-    return Reply(200, body, quote_id)
+    return Reply(200, api.quote_view(shown), quote_id)
 
 
 @endpoint(api.GET_CUSTOMER)
@@ -334,9 +330,8 @@ def cancel_quote(req: func.HttpRequest) -> Reply:
         raise not_found(f"quote {quote_id}")
     requested_by = request.requestedBy or _principal(req)
     app.orchestrator.cancel(quote_id, request.reason, requested_by, traceparent_of(req))
-    view = app.quotes.view(quote_id)  # quotes are never deleted: it is there, cancelling
-    quote = api.QuoteBody.model_validate(view["quote"])
-    saga = api.SagaBody.model_validate(view["saga"])
+    shown = app.quotes.view(quote_id)  # quotes are never deleted: it is there, cancelling
+    quote, saga = api.quote_body(shown), api.saga_body(shown)
     return Reply(202, api.CancelAccepted(quote=quote, saga=saga), quote_id)
 
 

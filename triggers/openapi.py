@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from application.ports import DeadLetter
-from application.quotes import CustomerQuotes
+from application.quotes import CustomerQuotes, ShownQuote
 from application.sagas import DEFAULT_PAGE, MAX_PAGE, SagaPage, SagaTotals
 from domain.messages import ID_PATTERN, Identifier, Premium
 from domain.quote import QuoteStatus
@@ -121,6 +121,37 @@ class OpenApiDocument(Reply):
 
     model_config = ConfigDict(extra="allow", title="OpenApiDocument")
     openapi: str
+
+
+# --- the quote's view as these bodies show it --------------------------------------------------
+
+
+def quote_body(shown: ShownQuote) -> QuoteBody:
+    """The quote of a typed view (read by attribute: the view's own fields are not shown)."""
+    return QuoteBody.model_validate(shown.quote, from_attributes=True)
+
+
+def saga_body(shown: ShownQuote) -> SagaBody:
+    """The saga of a typed view, which has one (an approved or cancelled quote)."""
+    saga = shown.saga
+    if saga is None:
+        raise ValueError("the quote's view has no saga")
+    return SagaBody(
+        status=saga.status,
+        step=saga.step,
+        deadline=saga.deadline,
+        policyId=saga.policyId,
+        version=saga.version,
+        projected=shown.projected,
+    )
+
+
+def quote_view(shown: ShownQuote) -> QuoteView:
+    return QuoteView(
+        quote=quote_body(shown),
+        saga=saga_body(shown) if shown.saga else None,
+        timeline=[TimelineEntry.model_validate(e, from_attributes=True) for e in shown.timeline],
+    )
 
 
 # --- operations ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.cosmos import CosmosDeadLetterStore, CosmosEventStore, CosmosViewStore
 from adapters.cosmos_account import create_cosmos_client
+from adapters.cosmos_queries import DUE_AT
 from tests.contract.dead_letter_store_contract import DeadLetterStoreContract
 from tests.contract.event_store_contract import (
     AppendAttempt,
@@ -59,6 +60,10 @@ class TestCosmosViewStore(ViewStoreContract):
     @pytest.fixture
     def store(self, cosmos_empty_containers) -> Any:
         return CosmosViewStore(cosmos_empty_containers["views"])
+
+    def stored_json(self, store: Any, view_id: str) -> dict[str, Any]:
+        item = store._container.read_item(view_id, partition_key=view_id)
+        return {k: v for k, v in item.items() if not k.startswith("_") and k != DUE_AT}
 
 
 class TestCosmosDeadLetterStore(DeadLetterStoreContract):

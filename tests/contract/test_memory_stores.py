@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,10 @@ class TestInMemoryViewStore(ViewStoreContract):
     @pytest.fixture
     def store(self) -> InMemoryViewStore:
         return InMemoryViewStore()
+
+    def stored_json(self, store: InMemoryViewStore, view_id: str) -> dict[str, Any]:
+        """It holds the models: what they dump to is what a durable store would write."""
+        return store._docs[view_id].view.model_dump(mode="json")
 
 
 class TestInMemoryDeadLetterStore(DeadLetterStoreContract):

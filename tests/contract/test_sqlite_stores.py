@@ -127,6 +127,11 @@ class TestSqliteViewStore(ViewStoreContract):
         yield store
         store.close()
 
+    def stored_json(self, store: Any, view_id: str) -> dict[str, Any]:
+        sql = "SELECT document FROM views WHERE id = ?"
+        (text,) = store._db.connection().execute(sql, (view_id,)).fetchone()
+        return json.loads(text)
+
 
 class TestSqliteDeadLetterStore(DeadLetterStoreContract):
     @pytest.fixture
@@ -188,7 +193,7 @@ def test_views_and_dead_letters_survive_reopening_in_the_same_file(tmp_path: Pat
         SqliteEventStore(path),
     )
 
-    assert views.get("Q1") == Versioned(document=view("Q1", "Running", NOW), etag=saved.etag)
+    assert views.get("Q1") == Versioned(view=view("Q1", "Running", NOW), etag=saved.etag)
     assert views.due(NOW) == [view("Q1", "Running", NOW)]
     assert letters.list() == [letter("L1")]
     assert events.read_stream("quote-Q1") == batch("quote-Q1", 0, 1)
@@ -316,17 +321,17 @@ def test_a_views_file_written_before_the_query_columns_is_queried_as_it_stands(t
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:  # a file the previous version wrote
         conn.execute(OLD_VIEWS_SCHEMA)
-        for document in (saga_view("Q-a", started=AT), saga_view("Q-b", started=None)):
+        for old in (saga_view("Q-a", started=AT), saga_view("Q-b", started=None)):
             conn.execute(
                 "INSERT INTO views VALUES (?, 'e', ?, 'Running', NULL)",
-                (document["id"], json.dumps(document)),
+                (old.id, json.dumps(old.model_dump(mode="json"))),
             )
     conn.close()
 
     first, second = SqliteViewStore(path), SqliteViewStore(path)  # both add, one wins
 
-    assert [d["id"] for d in second.query(ViewQuery())] == ["Q-a", "Q-b"]
-    assert [d["id"] for d in first.query(ViewQuery(customer_id="C1", started_from=AT))] == ["Q-a"]
+    assert [d.id for d in second.query(ViewQuery())] == ["Q-a", "Q-b"]
+    assert [d.id for d in first.query(ViewQuery(customer_id="C1", started_from=AT))] == ["Q-a"]
 
 
 @pytest.mark.parametrize(

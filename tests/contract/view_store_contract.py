@@ -13,25 +13,60 @@ from typing import Any, ClassVar
 import pytest
 
 from application.ports import ConcurrencyConflict, SagaCounts, ViewQuery
-from application.views import empty_view, is_due, is_stuck, listed, page_key, utc_text
+from application.read_model import ListedView, QuoteView
+from application.views import is_due, is_stuck, listed, page_key, utc_text
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def view(
+def document(
     view_id: str, status: str | None = None, deadline: datetime | None = None
 ) -> dict[str, Any]:
-    """A quote view whose saga has `status` (None: no saga yet) and `deadline`."""
-    document = empty_view(view_id)
+    """The stored JSON of a quote view whose saga has `status` (None: no saga yet) and
+    `deadline`, as the orchestrator has always written it."""
+    stored: dict[str, Any] = {"id": view_id, "docType": "quote-view", "quote": None,
+                              "saga": None, "timeline": []}  # fmt: skip
     if status is not None:
-        document["saga"] = {
+        stored["saga"] = {
             "status": status,
             "step": "CreatePolicy",
             "deadline": deadline.isoformat() if deadline else None,
             "policyId": None,
             "version": 1,
         }
-    return document
+    return stored
+
+
+def view(view_id: str, status: str | None = None, deadline: datetime | None = None) -> QuoteView:
+    """That document as the stores take it."""
+    return QuoteView.model_validate(document(view_id, status, deadline))
+
+
+# As the orchestrator wrote them while views were dicts: a saga as recorded since issue 12, and
+# an older view (no customerId nor startedAt/updatedAt/reason, a quote whose creation was not
+# projected, times in another offset and without a fraction).
+STORED: dict[str, Any] = {
+    "id": "Q1", "docType": "quote-view",
+    "quote": {"quoteId": "Q1", "policyId": None, "customerId": "C1", "premium": 100.0,
+              "status": "Approved"},
+    "saga": {"status": "Running", "step": "CreatePolicy",
+             "deadline": "2026-01-01T00:05:00.004000+00:00", "policyId": "P1", "version": 1,
+             "startedAt": "2026-01-01T00:00:00.005000+00:00",
+             "updatedAt": "2026-01-01T00:00:00.005000+00:00", "reason": "why"},
+    "timeline": [{"eventId": "e1", "eventType": "SagaStarted", "streamId": "saga-Q1",
+                  "sequenceNumber": 1, "timestamp": "2026-01-01T00:00:00.005000+00:00",
+                  "reason": None}],
+    "customerId": "C1",
+}  # fmt: skip
+OLDER: dict[str, Any] = {
+    "id": "Q-old", "docType": "quote-view",
+    "quote": {"quoteId": "Q-old", "policyId": None, "status": "Rejected",
+              "rejectionReason": "no"},
+    "saga": {"status": "Compensating", "step": "RejectQuote",
+             "deadline": "2024-06-01T13:30:00+02:00", "policyId": None, "version": 2},
+    "timeline": [{"eventId": "e1", "eventType": "SagaStarted", "streamId": "saga-Q-old",
+                  "sequenceNumber": 1, "timestamp": "2024-06-01T09:00:00", "reason": None}],
+}  # fmt: skip
 
 
 @pytest.mark.contract
@@ -44,6 +79,10 @@ class ViewStoreContract:
     def store(self) -> Any:
         raise NotImplementedError("a subclass provides an empty store")
 
+    def stored_json(self, store: Any, view_id: str) -> dict[str, Any]:
+        """The view's document as the store holds it, without the store's own fields."""
+        raise NotImplementedError("a subclass reads its storage, or lists `stored-json` a gap")
+
     def require(self, capability: str) -> None:
         if capability in self.gaps:
             pytest.skip(f"{type(self).__name__} lacks {capability}: {self.gaps[capability]}")
@@ -52,14 +91,27 @@ class ViewStoreContract:
         assert store.get("Q404") is None
 
     def test_a_created_view_reads_back_with_an_etag(self, store: Any) -> None:
-        document = view("Q1", "Running", NOW)
+        saved = view("Q1", "Running", NOW)
 
-        store.save(document, None)
+        store.save(saved, None)
 
         read = store.get("Q1")
         assert read is not None
-        assert read.document == document
+        assert read.view == saved
+        assert read.view.model_dump(mode="json") == document("Q1", "Running", NOW)
         assert read.etag
+
+    @pytest.mark.parametrize("written", [STORED, OLDER], ids=["current", "older"])
+    def test_a_document_written_while_views_were_dicts_is_stored_as_it_was(
+        self, store: Any, written: dict[str, Any]
+    ) -> None:
+        self.require("stored-json")
+        store.save(QuoteView.model_validate(written), None)
+
+        assert self.stored_json(store, written["id"]) == written
+        read = store.get(written["id"])
+        store.save(read.view, read.etag)
+        assert self.stored_json(store, written["id"]) == written
 
     def test_creating_a_view_that_exists_conflicts_and_keeps_the_first(self, store: Any) -> None:
         store.save(view("Q1", "Running", NOW), None)
@@ -69,7 +121,7 @@ class ViewStoreContract:
 
         read = store.get("Q1")
         assert read is not None
-        assert read.document == view("Q1", "Running", NOW)
+        assert read.view == view("Q1", "Running", NOW)
 
     def test_replacing_at_the_current_etag_stores_it_under_a_new_etag(self, store: Any) -> None:
         store.save(view("Q1", "Running", NOW), None)
@@ -78,7 +130,7 @@ class ViewStoreContract:
         store.save(view("Q1", "Completed"), first.etag)
 
         second = store.get("Q1")
-        assert second.document == view("Q1", "Completed")
+        assert second.view == view("Q1", "Completed")
         assert second.etag != first.etag
 
     def test_replacing_at_a_stale_etag_conflicts_and_keeps_the_newer_document(
@@ -91,7 +143,7 @@ class ViewStoreContract:
         with pytest.raises(ConcurrencyConflict):
             store.save(view("Q1", "Completed"), stale)
 
-        assert store.get("Q1").document == view("Q1", "Compensating", NOW)
+        assert store.get("Q1").view == view("Q1", "Compensating", NOW)
 
     def test_replacing_a_view_that_does_not_exist_conflicts(self, store: Any) -> None:
         with pytest.raises(ConcurrencyConflict):
@@ -118,18 +170,18 @@ class ViewStoreContract:
             view("offset-future", "Running", datetime(2024, 6, 1, 11, 30, tzinfo=minus_two)),
             view("micro-late", "Running", NOW + timedelta(microseconds=1)),
         ]
-        for document in documents:
-            store.save(document, None)
+        for each in documents:
+            store.save(each, None)
 
-        due = {d["id"] for d in store.due(NOW)}
+        due = {d.id for d in store.due(NOW)}
 
-        assert due == {d["id"] for d in documents if is_due(d, NOW)}
+        assert due == {d.id for d in documents if is_due(d, NOW)}
         assert due == {"running-past", "running-now", "compensating-past", "offset-past"}
 
     def test_a_view_stops_being_due_once_replaced_by_a_terminal_saga(self, store: Any) -> None:
         self.require("due")
         store.save(view("Q1", "Running", NOW - timedelta(minutes=1)), None)
-        assert [d["id"] for d in store.due(NOW)] == ["Q1"]
+        assert [d.id for d in store.due(NOW)] == ["Q1"]
 
         store.save(view("Q1", "Completed", NOW - timedelta(minutes=1)), store.get("Q1").etag)
 
@@ -140,10 +192,10 @@ class ViewStoreContract:
         store.save(view("Q1", "Running", NOW + timedelta(hours=1)), None)
         assert store.due(NOW) == []
 
-        document = view("Q1", "Compensating", NOW - timedelta(hours=1))
-        store.save(document, store.get("Q1").etag)
+        replaced = view("Q1", "Compensating", NOW - timedelta(hours=1))
+        store.save(replaced, store.get("Q1").etag)
 
-        assert store.due(NOW) == [document]
+        assert store.due(NOW) == [replaced]
 
     def test_due_returns_at_most_the_limit(self, store: Any) -> None:
         self.require("due")
@@ -153,14 +205,14 @@ class ViewStoreContract:
         due = store.due(NOW, limit=2)
 
         assert len(due) == 2
-        assert {d["id"] for d in due} <= {f"Q{n}" for n in range(5)}
+        assert {d.id for d in due} <= {f"Q{n}" for n in range(5)}
 
     # --- the saga query (GET /api/sagas) ------------------------------------------------------
 
-    def fill(self, store: Any, *documents: dict[str, Any]) -> list[dict[str, Any]]:
-        for document in documents:
-            store.save(document, None)
-        return list(documents)
+    def fill(self, store: Any, *views: QuoteView) -> list[QuoteView]:
+        for each in views:
+            store.save(each, None)
+        return list(views)
 
     def test_a_query_lists_the_views_with_a_saga_most_recent_first_without_timelines(
         self, store: Any
@@ -172,7 +224,11 @@ class ViewStoreContract:
         found = store.query(ViewQuery())
 
         assert found == [listed(newer), listed(older)]
-        assert all("timeline" not in document for document in found)
+        assert all(type(each) is ListedView for each in found)  # no timeline
+        assert [each.model_dump(mode="json") for each in found] == [
+            {k: v for k, v in each.model_dump(mode="json").items() if k not in DROPPED}
+            for each in (newer, older)
+        ]
 
     def test_views_started_at_the_same_moment_list_by_id_descending(self, store: Any) -> None:
         self.fill(store, *(saga_view(f"Q{n}", started=AT) for n in (2, 3, 1)))
@@ -221,7 +277,7 @@ class ViewStoreContract:
 
         stuck = set(ids(store.query(ViewQuery(stuck_at=NOW))))
 
-        assert stuck == {d["id"] for d in documents if is_stuck(d, NOW)}
+        assert stuck == {d.id for d in documents if is_stuck(d, NOW)}
         assert stuck == {"running-past", "compensating-past", "offset-past"}
 
     def test_a_customer_filter_keeps_that_customers_views(self, store: Any) -> None:
@@ -361,26 +417,31 @@ def saga_view(
     started: datetime | None = AT,
     deadline: datetime | None = None,
     customer: str = "C1",
-) -> dict[str, Any]:
+) -> QuoteView:
     """A view as the orchestrator writes it now (customerId, startedAt; None: an older view
     without one), with a timeline entry that a query must not return."""
-    document = view(view_id, status, deadline)
-    document["customerId"] = customer
-    document["quote"] = {"quoteId": view_id, "customerId": customer, "premium": 10.0,
-                         "status": "Approved", "policyId": None}  # fmt: skip
-    document["timeline"] = [{"eventId": "e1", "eventType": "QuoteCreated", "reason": None}]
+    stored = document(view_id, status, deadline)
+    stored["customerId"] = customer
+    stored["quote"] = {"quoteId": view_id, "customerId": customer, "premium": 10.0,
+                       "status": "Approved", "policyId": None}  # fmt: skip
+    stored["timeline"] = [{"eventId": "e1", "eventType": "QuoteCreated", "reason": None,
+                           "streamId": f"quote-{view_id}", "sequenceNumber": 1,
+                           "timestamp": AT.isoformat()}]  # fmt: skip
     if status is not None and started is not None:
-        document["saga"] |= {"startedAt": utc_text(started), "updatedAt": utc_text(started)}
-    return document
+        stored["saga"] |= {"startedAt": utc_text(started), "updatedAt": utc_text(started)}
+    return QuoteView.model_validate(stored)
 
 
-def ids(documents: list[dict[str, Any]]) -> list[str]:
-    return [d["id"] for d in documents]
+DROPPED = ("docType", "timeline")  # what a query leaves out of a view
 
 
-def walk(store: Any, query: ViewQuery, page: int) -> list[dict[str, Any]]:
+def ids(views: list[ListedView]) -> list[str]:
+    return [each.id for each in views]
+
+
+def walk(store: Any, query: ViewQuery, page: int) -> list[ListedView]:
     """Every page of `query`, `page` views at a time, each after the last key of the one before."""
-    found: list[dict[str, Any]] = []
+    found: list[ListedView] = []
     while True:
         batch = store.query(
             replace(query, limit=page, after=page_key(found[-1]) if found else None)

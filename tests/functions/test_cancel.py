@@ -75,13 +75,13 @@ def test_cancelling_while_counting_the_policy_undoes_the_count_the_policy_and_th
     assert answer["saga"]["projected"] is True
     driver.run_until_quiet()
     view = app_services.quotes.view("Q1")
-    assert view["saga"]["status"] == "Compensated"
-    assert (view["quote"]["status"], view["quote"]["rejectionReason"]) == ("Rejected", WHY)
+    assert view.saga.status == "Compensated"
+    assert (view.quote.status, view.quote.rejectionReason) == ("Rejected", WHY)
     assert app_services.commands.state_of(POLICY, policy_id_for("Q1")).status == "Cancelled"
     customer = app_services.quotes.customer("C1")
     assert (customer.policyCount, customer.activePolicies) == (0, ())
-    [entry] = [e for e in view["timeline"] if e["eventType"] == "SagaCancelled"]
-    assert entry["reason"] == WHY
+    [entry] = [e for e in view.timeline if e.eventType == "SagaCancelled"]
+    assert entry.reason == WHY
     [cancelled] = [e for e in stored(app_services) if e.eventType == "SagaCancelled"]
     assert cancelled.data["requestedBy"] == "alice@contoso.com"
     assert saga_types(app_services) == [
@@ -99,7 +99,7 @@ def test_cancelling_while_the_policy_is_being_created_cancels_it_whichever_lands
     response = cancel(functions, "Q1", {"reason": "customer withdrew"}, PRINCIPAL)
     assert response.status_code == 202, response.get_body()
     driver.run_until_quiet()  # CreatePolicy, then CancelPolicy, on the policy's partition
-    assert app_services.quotes.view("Q1")["saga"]["status"] == "Compensated"
+    assert app_services.quotes.view("Q1").saga.status == "Compensated"
     policy = app_services.commands.state_of(POLICY, policy_id_for("Q1"))
     assert policy.status == "Cancelled"
     assert app_services.quotes.customer("C1") is None  # never counted
@@ -125,7 +125,7 @@ def test_cancelling_twice_answers_202_twice_and_the_undo_is_applied_once(functio
     assert saga_types(app_services).count("SagaCancelled") == 1
     caused = Counter(e.causationId for e in stored(app_services))
     assert {c.commandId: caused[c.commandId] for c in undo} == {c.commandId: 1 for c in undo}
-    assert app_services.quotes.view("Q1")["quote"]["rejectionReason"] == WHY  # the first's
+    assert app_services.quotes.view("Q1").quote.rejectionReason == WHY  # the first's
     settled(app_services)
 
 

@@ -29,15 +29,15 @@ def start(services, quote_id: str, customer_id: str, premium: float) -> None:
 
 
 def timeline(services, quote_id: str) -> list[str]:
-    return [entry["eventType"] for entry in services.quotes.view(quote_id)["timeline"]]
+    return [entry.eventType for entry in services.quotes.view(quote_id).timeline]
 
 
 def test_a_happy_saga_completes_with_its_whole_timeline(app_services):
     start(app_services, "Q1", "C1", 100.0)
     Driver(app_services).run_until_quiet()
     view = app_services.quotes.view("Q1")
-    assert view["saga"]["status"] == "Completed"
-    assert view["quote"]["policyId"] is not None
+    assert view.saga.status == "Completed"
+    assert view.quote.policyId is not None
     assert timeline(app_services, "Q1") == [
         "QuoteCreated",
         "QuoteApproved",
@@ -55,8 +55,8 @@ def test_a_premium_over_the_limit_compensates_by_rejecting_the_quote(app_service
     start(app_services, "Q2", "C1", 5_000_000.0)
     Driver(app_services).run_until_quiet()
     view = app_services.quotes.view("Q2")
-    assert view["saga"]["status"] == "Compensated"
-    assert view["quote"]["status"] == "Rejected"
+    assert view.saga.status == "Compensated"
+    assert view.quote.status == "Rejected"
     assert timeline(app_services, "Q2")[2:] == [
         "SagaStarted",
         "PolicyCreationFailed",
@@ -64,8 +64,8 @@ def test_a_premium_over_the_limit_compensates_by_rejecting_the_quote(app_service
         "QuoteRejected",
         "SagaCompensated",
     ]
-    failure = next(e for e in view["timeline"] if e["eventType"] == "PolicyCreationFailed")
-    assert "underwriting limit" in failure["reason"]
+    failure = next(e for e in view.timeline if e.eventType == "PolicyCreationFailed")
+    assert "underwriting limit" in failure.reason
 
 
 def test_a_customer_at_the_limit_compensates_and_cancels_the_policy(app_services):
@@ -75,7 +75,7 @@ def test_a_customer_at_the_limit_compensates_and_cancels_the_policy(app_services
     start(app_services, "Q6", "C-full", 10.0)
     Driver(app_services).run_until_quiet()
     view = app_services.quotes.view("Q6")
-    assert view["saga"]["status"] == "Compensated"
+    assert view.saga.status == "Compensated"
     assert {"CustomerPolicyCountUpdateFailed", "PolicyCancelled", "QuoteRejected"} <= set(
         timeline(app_services, "Q6")
     )
@@ -134,7 +134,7 @@ def test_a_poison_document_is_parked_and_the_rest_of_its_batch_is_processed(app_
     [letter] = app_services.adapters.dead_letters.list()
     assert letter.source == "event"
     assert "QuoteExploded" in letter.reason
-    assert app_services.quotes.view("Q1")["saga"]["status"] == "Running"
+    assert app_services.quotes.view("Q1").saga.status == "Running"
 
 
 def test_receipts_and_saga_documents_are_skipped_by_the_orchestrator(app_services):
@@ -175,7 +175,7 @@ def test_a_publish_that_fails_after_the_saga_recorded_its_step_loses_nothing(app
     orchestrate_fn(document_list(documents), driver.context)  # the trigger retries the batch
     assert [c.commandType for c in real.commands] == ["CreatePolicy"]
     driver.run_until_quiet()
-    assert app_services.quotes.view("Q1")["saga"]["status"] == "Completed"
+    assert app_services.quotes.view("Q1").saga.status == "Completed"
 
 
 def test_a_failure_on_the_last_attempt_is_parked_rather_than_lost(app_services, last_attempt):
@@ -211,7 +211,7 @@ def test_events_parked_on_the_last_attempt_replayed_once_the_hub_is_back_finish_
     assert [c.commandType for c in real.commands] == ["CreatePolicy"]
     assert sorted(e.eventType for e in real.events) == ["QuoteApproved", "QuoteCreated"]
     driver.run_until_quiet()
-    assert app_services.quotes.view("Q1")["saga"]["status"] == "Completed"
+    assert app_services.quotes.view("Q1").saga.status == "Completed"
     closed = app_services.adapters.dead_letters.get(letter.id)
     assert app_services.desk.replay(letter.id) == closed  # again: nothing more happens
     assert real.commands == []
@@ -227,11 +227,11 @@ def test_a_stuck_saga_times_out_and_compensates(app_services):
     expire_stuck_sagas(timer_tick(past_due=True))  # the timer firing twice is harmless
     driver.run_until_quiet()
     view = app_services.quotes.view("Q1")
-    assert view["saga"]["status"] == "Compensated"
+    assert view.saga.status == "Compensated"
     assert "SagaCompensationStarted" in timeline(app_services, "Q1")
-    compensation = next(e for e in view["timeline"] if e["eventType"] == "SagaCompensationStarted")
-    assert "deadline" in compensation["reason"]
-    policy = app_services.commands.state_of(POLICY, view["saga"]["policyId"])
+    compensation = next(e for e in view.timeline if e.eventType == "SagaCompensationStarted")
+    assert "deadline" in compensation.reason
+    policy = app_services.commands.state_of(POLICY, view.saga.policyId)
     assert policy.status == "Cancelled"  # the tombstone: a late CreatePolicy cannot revive it
 
 

@@ -13,6 +13,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
 from application.ports import ConcurrencyConflict, Outcome, TransientFailure
+from application.read_model import QuoteView
 from bootstrap import Settings
 from domain.errors import Unprocessable
 from tests.support.builders import batch, event
@@ -318,6 +319,6 @@ def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAcco
     stores["store"].append(stream, 0, batch(stream, 0, 1), "cmd-1")
     stores["store"].append(stream, 1, batch(stream, 1, 1), "cmd-2")
     assert stores["store"].read_stream(stream) == batch(stream, 0, 2)
-    stores["views"].save({"id": "Q1", "saga": None}, None)
-    assert stores["views"].get("Q1").document == {"id": "Q1", "saga": None}
+    stores["views"].save(QuoteView(id="Q1"), None)
+    assert stores["views"].get("Q1").view == QuoteView(id="Q1")
     create_cosmos_client(settings.get).delete_database(settings["COSMOS_DATABASE"])

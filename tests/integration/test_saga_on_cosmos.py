@@ -70,10 +70,10 @@ def test_all_three_outcomes_over_cosmos_with_every_batch_delivered_twice(cosmos_
         services.quotes.approve(quote_id)
     feed.run_until_quiet()
 
-    status = {q: services.quotes.view(q)["saga"]["status"] for q in ["Q-happy", "Q-big", "Q-sixth"]}
+    status = {q: services.quotes.view(q).saga.status for q in ["Q-happy", "Q-big", "Q-sixth"]}
     assert status == {"Q-happy": "Completed", "Q-big": "Compensated", "Q-sixth": "Compensated"}
     assert services.quotes.customer("C-full").policyCount == 5
     assert services.quotes.customer("C-1").policyCount == 1
-    sixth = [e["eventType"] for e in services.quotes.view("Q-sixth")["timeline"]]
+    sixth = [e.eventType for e in services.quotes.view("Q-sixth").timeline]
     assert {"CustomerPolicyCountUpdateFailed", "PolicyCancelled", "QuoteRejected"} <= set(sixth)
     assert services.desk.list() == []

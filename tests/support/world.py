@@ -102,7 +102,7 @@ class World:
 
     def saga_status(self, quote_id: str) -> str | None:
         view = self.views.get(quote_id)
-        return view.document["saga"]["status"] if view and view.document["saga"] else None
+        return view.view.saga.status if view and view.view.saga else None
 
     def decoded(self, stream: str) -> list[object]:
         return [codec.decode(e) for e in self.store.read_stream(stream)]

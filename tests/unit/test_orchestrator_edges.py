@@ -127,11 +127,11 @@ class ContendedViews(InMemoryViewStore):
         super().__init__()
         self.conflicts, self.saves = conflicts, 0
 
-    def save(self, document, etag):
+    def save(self, view, etag):
         self.saves += 1
         if self.saves <= self.conflicts:
             raise ConcurrencyConflict("changed meanwhile")
-        super().save(document, etag)
+        super().save(view, etag)
 
 
 def test_a_view_write_that_conflicts_is_tried_again_up_to_eight_times():
@@ -140,7 +140,7 @@ def test_a_view_write_that_conflicts_is_tried_again_up_to_eight_times():
     world.orchestrator.views = views = ContendedViews(conflicts=7)
     world.orchestrator.process_documents([document])
     assert views.saves == 8
-    assert views.get("Q1").document["saga"]["status"] == "Running"
+    assert views.get("Q1").view.saga.status == "Running"
     again = World()
     again.orchestrator.views = ContendedViews(conflicts=8)
     with pytest.raises(ConcurrencyConflict, match="view Q1 kept changing under the orch"):
@@ -195,4 +195,4 @@ def test_a_saga_that_can_never_time_out_is_reported_and_does_not_hold_back_the_o
         "saga cannot time out: saga-Q1 contradicts itself correlationId=Q1"
     )  # the reason is the line's content: an operator reads it there
     assert world.saga_status("Q1") == "Running"  # still due: the next tick reports it again
-    assert [v["id"] for v in world.views.due(later)] == ["Q1"]
+    assert [v.id for v in world.views.due(later)] == ["Q1"]

@@ -8,9 +8,13 @@ from datetime import timedelta
 import pytest
 
 from application.deciding import DecisionRunner
+from application.quotes import ShownQuote
+from application.read_model import QuoteSummary, SagaProgress
 from application.saga_step import SagaStep
 from domain import saga
 from domain.messages import CreateQuote
+from domain.quote import QuoteStatus
+from domain.saga import SagaStatus
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -19,25 +23,27 @@ pytestmark = pytest.mark.unit
 def test_a_quote_not_yet_projected_is_shown_from_its_stream_without_saga_or_timeline():
     world = World()
     world.quotes.create("C1", 100.0, "Q1")
-    assert world.quotes.view("Q1") == {
-        "id": "Q1",
-        "quote": {"policyId": None, "quoteId": "Q1", "customerId": "C1", "premium": 100.0,
-                  "status": "Created", "rejectionReason": None},
-        "saga": None,
-        "timeline": [],
-    }  # fmt: skip
+    assert world.quotes.view("Q1") == ShownQuote(
+        quote=QuoteSummary(quoteId="Q1", policyId=None, customerId="C1", premium=100.0,
+                           status=QuoteStatus.CREATED, rejectionReason=None),
+        saga=None,
+        timeline=(),
+    )  # fmt: skip
 
 
 def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_the_real_one():
     world = World()
     world.quotes.create("C1", 100.0, "Q1")
-    pending = world.quotes.approve("Q1")["saga"]
-    assert pending == {"status": "Running", "step": "CreatePolicy", "projected": False}
+    pending = world.quotes.approve("Q1")
+    assert pending.saga == SagaProgress(status=SagaStatus.RUNNING, step="CreatePolicy")
+    assert pending.projected is False
     world.orchestrator.process_documents([e.to_document() for _, e in world.store.read_all()])
-    projected = world.quotes.view("Q1")["saga"]
-    assert (projected["status"], projected["step"], projected["projected"]) == (
+    projected = world.quotes.view("Q1")
+    assert projected.saga is not None
+    assert (projected.saga.status, projected.saga.step, projected.projected) == (
         "Running", "CreatePolicy", True,
     )  # fmt: skip
+    assert projected.saga.version == 1
 
 
 def test_a_requests_command_id_never_changes_so_a_retry_on_another_version_is_a_repeat():

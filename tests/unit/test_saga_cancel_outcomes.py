@@ -44,7 +44,7 @@ def test_a_cancellation_sends_its_undo_at_once_and_the_view_shows_it(caplog):
     assert sent == list(outcome.commands)
     assert {c.traceparent for c in sent} == {TRACE}
     assert {c.data["reason"] for c in sent} == {WHY}
-    view = world.views.get("Q1").document
+    view = world.views.get("Q1").view.model_dump(mode="json")
     assert (view["saga"]["status"], view["saga"]["step"]) == ("Compensating", "RejectQuote")
     assert view["saga"]["version"] == 2
     [entry] = [e for e in view["timeline"] if e["eventType"] == "SagaCancelled"]
@@ -71,7 +71,7 @@ def test_cancelling_again_decides_nothing_new_and_resends_the_same_commands():
     assert saga_types(world, "Q1") == ["SagaStarted", "SagaCancelled"]
     world.pump(random.Random(0))
     world.check_invariants()
-    assert world.views.get("Q1").document["quote"]["rejectionReason"] == WHY
+    assert world.views.get("Q1").view.quote.rejectionReason == WHY
 
 
 def test_a_refused_cancellation_publishes_and_projects_nothing():
@@ -149,7 +149,7 @@ def test_every_saga_ends_as_it_must_wherever_the_cancellation_lands():
                 answer = world.answers.get(quote_id, "never asked")
                 seen[answer] += 1
                 status = world.saga_status(quote_id)
-                quote = world.views.get(quote_id).document["quote"]
+                quote = world.views.get(quote_id).view.model_dump(mode="json")["quote"]
                 if answer in ("at create", "at count"):
                     assert status == "Compensated", (seed, cancel_before, quote_id)
                     assert quote["rejectionReason"] == WHY

@@ -93,7 +93,7 @@ def test_a_time_out_is_a_warning_naming_the_step_and_its_deadline(caplog):
     world.quotes.approve("Q1")
     world.orchestrator.process_documents([e.to_document() for _, e in world.store.read_all()])
     world.publisher.drain()  # CreatePolicy is lost
-    deadline = world.views.get("Q1").document["saga"]["deadline"]
+    deadline = world.views.get("Q1").view.model_dump(mode="json")["saga"]["deadline"]
     with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
         world.orchestrator.expire(world.clock.now + timedelta(minutes=6))
     [record] = saga_lines(caplog, logging.WARNING)

@@ -47,7 +47,7 @@ def test_a_compensated_customer_failure_cancels_the_policy_it_created(seed):
     start_sagas(world)
     world.pump(rng)
     [loser] = [f"Q-full-{i}" for i in range(6) if world.saga_status(f"Q-full-{i}") == "Compensated"]
-    view = world.views.get(loser).document
+    view = world.views.get(loser).view.model_dump(mode="json")
     types = [entry["eventType"] for entry in view["timeline"]]
     for expected in [
         "QuoteApproved",

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from application.ports import PageKey, ViewQuery
+from application.read_model import QuoteView
 from application.sagas import InvalidQuery, decode_continuation, encode_continuation, summary
 from application.views import apply_event, apply_saga, empty_view, matches, utc_text
 from domain import messages as m
 from domain.saga_events import SagaStarted, SagaState, SagaStatus
-from tests.unit.test_views import T0, envelope
+from tests.unit.test_views import T0, envelope, stored
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +27,7 @@ def state(status: SagaStatus = SagaStatus.RUNNING) -> SagaState:
     return SagaState(status=status, step="CreatePolicy", deadline=T0, policyId="P1")
 
 
-def fold(view: dict, *entries: tuple) -> dict:
+def fold(view: QuoteView, *entries: tuple) -> QuoteView:
     for env, event in entries:
         view = apply_event(view, env, event)
     return view
@@ -40,32 +41,32 @@ COMPENSATED = saga_entry(3, "SagaCompensated")
 def test_a_saga_records_when_it_started_when_it_last_changed_and_its_last_reason():
     view = apply_saga(fold(empty_view("Q1"), STARTED, FAILED, COMPENSATED), state(), 3)
 
-    assert view["saga"]["startedAt"] == utc_text(T0 + timedelta(seconds=1))
-    assert view["saga"]["updatedAt"] == utc_text(T0 + timedelta(seconds=3))
-    assert view["saga"]["reason"] == "policy creation failed: too big"
+    assert stored(view)["saga"]["startedAt"] == utc_text(T0 + timedelta(seconds=1))
+    assert stored(view)["saga"]["updatedAt"] == utc_text(T0 + timedelta(seconds=3))
+    assert stored(view)["saga"]["reason"] == "policy creation failed: too big"
 
 
 def test_only_the_saga_events_up_to_the_recorded_version_count():
     view = apply_saga(fold(empty_view("Q1"), STARTED, FAILED), state(), 1)
 
-    assert view["saga"]["updatedAt"] == utc_text(T0 + timedelta(seconds=1))
-    assert "reason" not in view["saga"]
+    assert stored(view)["saga"]["updatedAt"] == utc_text(T0 + timedelta(seconds=1))
+    assert "reason" not in stored(view)["saga"]
 
 
 def test_a_saga_event_arriving_after_a_newer_one_still_gives_its_reason():
     newer_first = apply_saga(fold(empty_view("Q1"), STARTED, COMPENSATED), state(), 3)
-    assert "reason" not in newer_first["saga"]  # the timeline cannot tell it yet
+    assert "reason" not in stored(newer_first)["saga"]  # the timeline cannot tell it yet
 
     late = apply_saga(fold(newer_first, FAILED), state(), 2)  # an older version: state kept
 
-    assert late["saga"]["version"] == 3
-    assert late["saga"]["reason"] == "policy creation failed: too big"
+    assert stored(late)["saga"]["version"] == 3
+    assert stored(late)["saga"]["reason"] == "policy creation failed: too big"
 
 
 def test_a_view_whose_timeline_lacks_the_start_has_no_start_time():
     view = apply_saga(fold(empty_view("Q1"), COMPENSATED), state(), 3)
 
-    assert "startedAt" not in view["saga"]
+    assert "startedAt" not in stored(view)["saga"]
     assert not matches(view, ViewQuery(started_from=T0 - timedelta(days=1)))
     assert matches(view, ViewQuery())
 
@@ -84,9 +85,9 @@ def test_the_customer_is_recorded_from_the_quote_or_the_saga_whichever_comes_fir
                           policyId="P1")  # fmt: skip
     for event, event_type in ((created, "QuoteCreated"), (approved, "QuoteApproved")):
         env = envelope("quote-Q1", 1, event_type, event.model_dump())
-        assert apply_event(empty_view("Q1"), env, event)["customerId"] == "C1"
+        assert apply_event(empty_view("Q1"), env, event).customerId == "C1"
     view = apply_event(empty_view("Q1"), envelope("saga-Q1", 1, "SagaStarted", {}), started)
-    assert (view["customerId"], view["quote"]) == ("C2", None)
+    assert (view.customerId, view.quote) == ("C2", None)
 
 
 def test_start_times_in_any_offset_become_one_fixed_width_utc_text():

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.memory import InMemoryViewStore
 from application.ports import PageKey
+from application.read_model import QuoteView
 from application.sagas import (
     MAX_PAGE,
     InvalidQuery,
@@ -80,17 +81,17 @@ def test_the_totals_count_every_status(service):
 
 
 def test_a_row_shows_the_deadline_and_the_policy_and_customer_wherever_the_view_has_them():
-    view = saga_view("Q1", "Running", deadline=AT)
-    view["saga"]["policyId"] = "P-from-saga"
-    view["quote"]["customerId"] = "C-quote"  # the view's own customerId wins
+    stored = saga_view("Q1", "Running", deadline=AT).model_dump(mode="json")
+    stored["saga"]["policyId"] = "P-from-saga"
+    stored["quote"]["customerId"] = "C-quote"  # the view's own customerId wins
 
-    row = summary(view, AT)
+    row = summary(QuoteView.model_validate(stored), AT)
 
     assert (row.deadline, row.policyId, row.customerId) == (AT, "P-from-saga", "C1")
-    older = {**view, "saga": {**view["saga"], "policyId": None}}
-    older["quote"] = {**view["quote"], "policyId": "P-from-quote"}
-    del older["customerId"]  # written before views had one: the quote's is used
-    older["quote"]["customerId"] = "C-quote"
+    stored["saga"]["policyId"] = None
+    stored["quote"]["policyId"] = "P-from-quote"
+    del stored["customerId"]  # written before views had one: the quote's is used
+    older = QuoteView.model_validate(stored)
     assert (summary(older, AT).policyId, summary(older, AT).customerId) == (
         "P-from-quote", "C-quote",
     )  # fmt: skip

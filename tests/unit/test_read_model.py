@@ -1,0 +1,120 @@
+"""The typed quote view reads every document the stores hold and writes it back as it was:
+the stored JSON is the contract, whatever the model's types."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from application.ports import ViewQuery
+from application.read_model import QuoteView
+from application.views import apply_saga, is_due, matches, page_key
+from domain.quote import QuoteStatus
+from domain.saga_events import SagaState, SagaStatus
+
+pytestmark = pytest.mark.unit
+
+# A view as the orchestrator stored it while views were dicts (json.dumps of what
+# application/views.py built then: a quote approved and its saga started).
+STORED = (
+    '{"id": "Q1", "docType": "quote-view", "quote": {"quoteId": "Q1", "policyId": null, '
+    '"customerId": "C1", "premium": 100.0, "status": "Approved"}, "saga": {"status": "Running", '
+    '"step": "CreatePolicy", "deadline": "2026-01-01T00:05:00.004000+00:00", '
+    '"policyId": "521e516a-1902-57ac-900f-26e448c7c44b", "version": 1, '
+    '"startedAt": "2026-01-01T00:00:00.005000+00:00", '
+    '"updatedAt": "2026-01-01T00:00:00.005000+00:00"}, "timeline": [{"eventId": '
+    '"0b3e3109-df84-5bc8-b652-81a9ba6aa305", "eventType": "QuoteCreated", "streamId": '
+    '"quote-Q1", "sequenceNumber": 1, "timestamp": "2026-01-01T00:00:00.002000+00:00", '
+    '"reason": null}, {"eventId": "2bb3dd6f-0e6c-5553-923b-6af0ae29ce0e", "eventType": '
+    '"QuoteApproved", "streamId": "quote-Q1", "sequenceNumber": 2, "timestamp": '
+    '"2026-01-01T00:00:00.004000+00:00", "reason": null}, {"eventId": '
+    '"910f6ec6-9db8-5949-abe4-99ca7ac97728", "eventType": "SagaStarted", "streamId": '
+    '"saga-Q1", "sequenceNumber": 1, "timestamp": "2026-01-01T00:00:00.005000+00:00", '
+    '"reason": null}], "customerId": "C1"}'
+)
+
+# Written before views recorded customerId and the saga's story (startedAt, updatedAt,
+# reason), with a quote whose creation had not been projected, and times as isoformat() wrote
+# them in other offsets and without a fraction.
+OLDER = {
+    "id": "Q-old",
+    "docType": "quote-view",
+    "quote": {"quoteId": "Q-old", "policyId": None, "status": "Rejected",
+              "rejectionReason": "no"},
+    "saga": {"status": "Compensating", "step": "RejectQuote",
+             "deadline": "2024-06-01T13:30:00+02:00", "policyId": None, "version": 2},
+    "timeline": [{"eventId": "e1", "eventType": "SagaStarted", "streamId": "saga-Q-old",
+                  "sequenceNumber": 1, "timestamp": "2024-06-01T09:00:00", "reason": None}],
+}  # fmt: skip
+
+
+def test_a_view_stored_while_views_were_dicts_loads_and_dumps_to_the_same_json():
+    view = QuoteView.model_validate_json(STORED)
+
+    assert view.model_dump(mode="json") == json.loads(STORED)
+    assert json.loads(view.model_dump_json()) == json.loads(STORED)
+    assert QuoteView.model_validate(view.model_dump(mode="json")) == view
+
+
+def test_a_stored_view_reads_as_the_domains_types():
+    view = QuoteView.model_validate_json(STORED)
+
+    assert view.quote is not None
+    assert view.saga is not None
+    assert (view.quote.status, view.saga.status) == (QuoteStatus.APPROVED, SagaStatus.RUNNING)
+    assert view.saga.deadline == datetime(2026, 1, 1, 0, 5, 0, 4000, tzinfo=UTC)
+    assert view.saga.startedAt == datetime(2026, 1, 1, 0, 0, 0, 5000, tzinfo=UTC)
+    assert view.timeline[0].timestamp == datetime(2026, 1, 1, 0, 0, 0, 2000, tzinfo=UTC)
+
+
+def test_an_older_view_keeps_its_missing_fields_missing_and_its_times_as_written():
+    view = QuoteView.model_validate(OLDER)
+
+    assert view.model_dump(mode="json") == OLDER  # no null where a field was absent
+    assert view.customerId is None
+    assert view.saga is not None
+    assert view.saga.startedAt is None
+    assert view.quote is not None
+    assert view.quote.premium is None
+
+
+def test_an_older_view_without_a_start_matches_no_date_range_and_pages_last():
+    view = QuoteView.model_validate(OLDER)
+
+    assert not matches(view, ViewQuery(started_from=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert matches(view, ViewQuery(status="Compensating"))
+    assert page_key(view).started_at is None
+    assert is_due(view, datetime(2024, 6, 1, 11, 30, tzinfo=UTC))  # 13:30+02:00 is 11:30 UTC
+    assert not is_due(view, datetime(2024, 6, 1, 11, 29, tzinfo=UTC))
+
+
+def test_a_saga_without_a_version_counts_as_version_zero():
+    stored = {**OLDER, "saga": {k: v for k, v in OLDER["saga"].items() if k != "version"}}
+    view = QuoteView.model_validate(stored)
+    running = SagaState(status=SagaStatus.RUNNING, step="CreatePolicy")
+
+    assert view.saga is not None
+    assert view.saga.version == 0
+    advanced = apply_saga(view, running, 1).saga  # version 1 is newer than a missing one
+    assert advanced is not None
+    assert (advanced.status, advanced.version) == (SagaStatus.RUNNING, 1)
+
+
+def test_fields_a_newer_version_wrote_are_kept_on_the_way_back():
+    stored = json.loads(STORED)
+    stored["riskScore"] = 7
+    stored["saga"]["attempts"] = 2
+    stored["timeline"][0]["actor"] = "ops"
+
+    assert QuoteView.model_validate(stored).model_dump(mode="json") == stored
+
+
+def test_a_new_start_time_is_written_as_fixed_width_utc_text_whatever_its_offset():
+    plus_two = timezone(timedelta(hours=2))
+    view = QuoteView.model_validate(json.loads(STORED))
+    assert view.saga is not None
+    moved = view.saga.model_copy(update={"startedAt": datetime(2026, 1, 1, 2, 0, tzinfo=plus_two)})
+
+    assert moved.model_dump(mode="json")["startedAt"] == "2026-01-01T00:00:00.000000+00:00"
