@@ -24,7 +24,7 @@ from application.saga_step import SagaStep
 from application.sagas import SagaService
 from domain.customer import CustomerRules
 from domain.messages import StreamCategory
-from domain.policy import UnderwritingRules
+from domain.policy import UnderwritingRules, premium_limit
 from domain.saga import SagaRules
 
 # Identity-based connection prefixes, shared by the Functions bindings and our SDK clients:
@@ -81,8 +81,9 @@ def utc_now() -> datetime:
 
 
 def rules_from(settings: Settings) -> Rules:
+    limit = "UNDERWRITING_PREMIUM_LIMIT"
     return Rules(
-        underwriting=UnderwritingRules(float(settings["UNDERWRITING_PREMIUM_LIMIT"])),
+        underwriting=UnderwritingRules(premium_limit(settings[limit], limit)),
         customers=CustomerRules(int(settings["MAX_ACTIVE_POLICIES"])),
         saga=SagaRules(timedelta(seconds=float(settings["SAGA_STEP_TIMEOUT_SECONDS"]))),
     )

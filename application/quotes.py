@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +17,14 @@ from application.ports import ViewQuery, ViewStore
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import Unprocessable
-from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, make_command
+from domain.messages import (
+    ApproveQuote,
+    Command,
+    CommandEnvelope,
+    CreateQuote,
+    Premium,
+    make_command,
+)
 from domain.quote import Quote, QuoteStatus
 from domain.saga import CREATE_POLICY, SagaStatus
 
@@ -35,7 +43,7 @@ class CustomerQuote(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     quoteId: str
-    premium: float | None = None
+    premium: Premium | None = None
     quoteStatus: QuoteStatus | None = None
     sagaStatus: SagaStatus | None = None
     policyId: str | None = Field(None, description="The quote's policy, once created.")
@@ -65,7 +73,7 @@ class QuoteService:
     def create(
         self,
         customer_id: str,
-        premium: float,
+        premium: Decimal,
         quote_id: str | None = None,
         traceparent: str | None = None,
     ) -> Created:

@@ -12,6 +12,7 @@ from typing import Any
 
 from application.ports import PageKey, ViewQuery
 from domain import messages as m
+from domain.money import as_text
 from domain.saga import TERMINAL, SagaStarted, SagaState
 
 View = dict[str, Any]
@@ -27,7 +28,7 @@ def apply_event(view: View, envelope: m.EventEnvelope, event: object) -> View:
     quote = dict(view["quote"] or {"quoteId": envelope.correlationId, "policyId": None})
     match event:
         case m.QuoteCreated():
-            quote |= {"customerId": event.customerId, "premium": event.premium}
+            quote |= {"customerId": event.customerId, "premium": as_text(event.premium)}
             quote.setdefault("status", "Created")
             view["customerId"] = event.customerId
         case m.QuoteApproved():

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from domain.messages import CommandEnvelope, DomainEvent, Message
+from domain.messages import CommandEnvelope, DomainEvent, Message, Premium
 
 SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
 
@@ -108,7 +108,7 @@ class SagaEvent(Message):
 
 class SagaStarted(SagaEvent):
     customerId: str
-    premium: float
+    premium: Premium
     policyId: str
 
 
@@ -148,7 +148,7 @@ class SagaState(BaseModel):
 
     quoteId: str | None = None
     customerId: str | None = None
-    premium: float | None = None
+    premium: Premium | None = None
     policyId: str | None = None
     status: SagaStatus | None = None
     step: str | None = None
