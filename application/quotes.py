@@ -3,6 +3,7 @@ read a quote's view, a customer's policies or a customer's quotes."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,7 +155,7 @@ class QuoteService:
         # same command (a duplicate append is refused by the store's receipt), and the same
         # quote id with other terms is another command (which the quote then refuses).
         name = type(command).__name__
-        request = command.model_dump_json()
+        request = _seed_text(command)
         return make_command(
             command,
             command_id=str(uuid.uuid5(REQUEST_NAMESPACE, f"{name}:{request}")),
@@ -163,6 +164,16 @@ class QuoteService:
             issued_at=self.clock(),
             traceparent=traceparent,
         )
+
+
+def _seed_text(command: Command) -> str:
+    """The command's JSON as written when premiums were floats (`"premium":100.0`), so the id of
+    a request retried across the change to Decimal stays the same. Never compared as amounts:
+    a float tells apart every NewPremium (at most 14 significant digits; a double keeps 15)."""
+    if not isinstance(command, CreateQuote):
+        return command.model_dump_json()
+    data = command.model_dump(mode="json") | {"premium": float(command.premium)}
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _customer_quote(view: dict[str, Any]) -> CustomerQuote:

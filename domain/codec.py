@@ -50,8 +50,8 @@ def _quote_created_v1_to_v2(data: Data) -> Data:
 def _premium_as_text(data: Data) -> Data:
     """A premium stored as a JSON number becomes the decimal string of the number as written
     (10.0 -> "10.0", 0.1 -> "0.1", 1e-07 -> "0.0000001"); anything else is left for the event's
-    validation to refuse."""
-    value = data["premium"]
+    validation to refuse (a missing one included: it names every missing field)."""
+    value = data.get("premium")
     if type(value) is float:
         return {**data, "premium": as_text(from_float(value))}
     if type(value) is int:  # a JSON number without a point ("premium": 100); not a bool

@@ -10,6 +10,7 @@ import pytest
 from application.deciding import DecisionRunner
 from application.saga_step import SagaStep
 from domain import saga
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -17,10 +18,11 @@ pytestmark = pytest.mark.unit
 
 def test_a_quote_not_yet_projected_is_shown_from_its_stream_without_saga_or_timeline():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     assert world.quotes.view("Q1") == {
         "id": "Q1",
-        "quote": {"policyId": None, "quoteId": "Q1", "customerId": "C1", "premium": 100.0,
+        "quote": {"policyId": None, "quoteId": "Q1", "customerId": "C1",
+                  "premium": str(ACCEPTED_PREMIUM),
                   "status": "Created", "rejectionReason": None},
         "saga": None,
         "timeline": [],
@@ -29,7 +31,7 @@ def test_a_quote_not_yet_projected_is_shown_from_its_stream_without_saga_or_time
 
 def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_the_real_one():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     pending = world.quotes.approve("Q1")["saga"]
     assert pending == {"status": "Running", "step": "CreatePolicy", "projected": False}
     world.orchestrator.process_documents([e.to_document() for _, e in world.store.read_all()])
@@ -41,7 +43,7 @@ def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_t
 
 def test_a_requests_command_id_never_changes_so_a_retry_on_another_version_is_a_repeat():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     [created] = world.store.read_stream("quote-Q1")
     assert created.causationId == "8bad052e-066d-584c-8994-e421aec5ba95"
 
@@ -60,7 +62,7 @@ class CountingStore:
 
 def test_a_saga_step_uses_the_deployments_timeout_and_reads_its_stream_once():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
     store = CountingStore(world.store)
     step = SagaStep(DecisionRunner(store, world.clock), saga.SagaRules(timedelta(seconds=30)))

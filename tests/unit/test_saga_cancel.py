@@ -25,6 +25,7 @@ from domain.messages import (
 )
 from domain.saga import SagaInput, SagaStatus, cancel_input, policy_id_for, timeout_input
 from domain.saga_events import SAGA_NAMESPACE, CancelRequested
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.unit.spec import DeciderSpec
 
 pytestmark = pytest.mark.unit
@@ -45,9 +46,13 @@ def inp(payload, input_id: str, minutes: float) -> SagaInput:
     return SagaInput(input_id, at(minutes), "Q1", payload)
 
 
-approved = inp(QuoteApproved(quoteId="Q1", customerId="C1", premium=100), "e-approved", 0)
+approved = inp(
+    QuoteApproved(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "e-approved", 0
+)
 policy_created = inp(
-    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=100), "e-policy", 1
+    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM),
+    "e-policy",
+    1,
 )
 policy_failed = inp(
     PolicyCreationFailed(policyId=POLICY, quoteId="Q1", customerId="C1", reason="too big"),
