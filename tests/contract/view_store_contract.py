@@ -14,6 +14,7 @@ import pytest
 
 from application.ports import ConcurrencyConflict, SagaCounts, ViewQuery
 from application.views import empty_view, is_due, is_stuck, listed, page_key, utc_text
+from tests.support.builders import ACCEPTED_PREMIUM
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -366,8 +367,9 @@ def saga_view(
     without one), with a timeline entry that a query must not return."""
     document = view(view_id, status, deadline)
     document["customerId"] = customer
-    document["quote"] = {"quoteId": view_id, "customerId": customer, "premium": 10.0,
-                         "status": "Approved", "policyId": None}  # fmt: skip
+    document["quote"] = {"quoteId": view_id, "customerId": customer,
+                         "premium": str(ACCEPTED_PREMIUM), "status": "Approved",
+                         "policyId": None}  # fmt: skip
     document["timeline"] = [{"eventId": "e1", "eventType": "QuoteCreated", "reason": None}]
     if status is not None and started is not None:
         document["saga"] |= {"startedAt": utc_text(started), "updatedAt": utc_text(started)}
