@@ -172,7 +172,7 @@ def _seed_text(command: Command) -> str:
     a float tells apart every NewPremium (at most 14 significant digits; a double keeps 15)."""
     if not isinstance(command, CreateQuote):
         return command.model_dump_json()
-    data = command.model_dump(mode="json") | {"premium": float(command.premium)}
+    data = command.model_dump() | {"premium": float(command.premium)}  # the rest is str
     return json.dumps(data, separators=(",", ":"))
 
 

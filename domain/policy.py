@@ -32,14 +32,14 @@ class UnderwritingRules:
     premium_limit: Decimal = Decimal(1_000_000)
 
 
-def premium_limit(text: str, name: str = "the premium limit") -> Decimal:
+def premium_limit(text: str, name: str) -> Decimal:
     """A limit as a setting writes it ("1000000", "2500.50"); a ValueError naming `name` for
     anything that is not a positive finite decimal number."""
     try:
-        limit = Decimal(text.strip())
+        limit: Decimal | None = Decimal(text.strip())
     except InvalidOperation:
-        limit = Decimal("NaN")
-    if not limit.is_finite() or limit <= 0:
+        limit = None
+    if limit is None or not limit.is_finite() or limit <= 0:
         raise ValueError(f"{name} must be a positive decimal number such as 1000000, not {text!r}")
     return limit
 

@@ -57,7 +57,8 @@ def test_a_request_repeated_with_the_premium_written_otherwise_is_the_same_comma
 
 @pytest.mark.parametrize(
     "refused",
-    ["10.001", 10.001, "1e3", "1E+3", " 10", "10.", ".5", "", "abc", "NaN", "Infinity", 0, "0",
+    ["10.001", "10.000", 10.001, "1e3", "1E+3",
+     " 10", "10.", ".5", "", "abc", "NaN", "Infinity", 0, "0",
      -5, "-5", 1e-7, True, MAX_PREMIUM + Decimal("0.01"), "1000000000000", 1e13, float("nan"),
      float("inf")],
 )  # fmt: skip
@@ -66,11 +67,10 @@ def test_a_new_premium_of_more_than_two_places_or_out_of_range_is_refused(refuse
         create(refused)
 
 
-def test_the_refusal_names_the_rule():
+@pytest.mark.parametrize("refused", ["10.001", "10.000", 1e13, 0, -1, True])
+def test_the_refusal_names_the_rule(refused):
     with pytest.raises(ValidationError, match=PREMIUM_RULE):
-        create("10.001")
-    with pytest.raises(ValidationError, match=PREMIUM_RULE):
-        create(1e13)
+        create(refused)
 
 
 def test_the_largest_premium_is_accepted_exactly():
@@ -83,10 +83,11 @@ def test_premiums_are_json_strings_in_plain_notation_in_events_and_commands():
     assert event.model_dump(mode="json")["premium"] == "1000"
     assert json.loads(event.model_dump_json())["premium"] == "1000"
     assert codec.encode(event)[2]["premium"] == "1000"
-    command = CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium="120.50")
-    envelope = make_command(command, command_id="c", correlation_id="Q1", causation_id="t",
-                            issued_at=AT)  # fmt: skip
-    assert json.loads(envelope.model_dump_json())["data"]["premium"] == "120.50"
+    for premium in ("120.50", "0.0000001"):  # an old premium too: str() would give "1E-7"
+        command = CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=premium)
+        envelope = make_command(command, command_id="c", correlation_id="Q1", causation_id="t",
+                                issued_at=AT)  # fmt: skip
+        assert json.loads(envelope.model_dump_json())["data"]["premium"] == premium
     assert type(event.model_dump()["premium"]) is Decimal  # python mode keeps the Decimal
 
 
@@ -194,7 +195,7 @@ def test_a_limit_setting_that_is_no_positive_number_is_refused_naming_the_settin
 def test_a_premium_is_compared_with_the_limit_exactly():
     # 0.1 + 0.2 > 0.3 in floats: as decimals, a premium of 0.30 is exactly at a limit of 0.3.
     at_limit = CreatePolicy(policyId="P", quoteId="Q", customerId="C", premium=0.1 + 0.2)
-    rules = UnderwritingRules(premium_limit("0.3"))
+    rules = UnderwritingRules(premium_limit("0.3", "the limit"))
     assert isinstance(policy.decide(None, at_limit, rules)[0], PolicyCreationFailed)
     at_limit = at_limit.model_copy(update={"premium": Decimal("0.1") + Decimal("0.2")})
     assert isinstance(policy.decide(None, at_limit, rules)[0], PolicyCreated)
