@@ -3,10 +3,12 @@ read a quote's view, a customer's policies or a customer's quotes."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +18,7 @@ from application.read_model import ListedView, QuoteSummary, SagaProgress, Timel
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import InconsistentStream, Unprocessable
-from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote
+from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, Premium
 from domain.quote import Quote, QuoteStatus
 from domain.registry import CUSTOMER, QUOTE, command_name, make_command
 from domain.saga import SagaStatus, Step
@@ -36,7 +38,7 @@ class CustomerQuote(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     quoteId: str
-    premium: float | None = None
+    premium: Premium | None = None
     quoteStatus: QuoteStatus | None = None
     sagaStatus: SagaStatus | None = None
     policyId: str | None = Field(None, description="The quote's policy, once created.")
@@ -66,7 +68,7 @@ class QuoteService:
     def create(
         self,
         customer_id: str,
-        premium: float,
+        premium: Decimal,
         quote_id: str | None = None,
         traceparent: str | None = None,
     ) -> Created:
@@ -132,7 +134,7 @@ class QuoteService:
         # same command (a duplicate append is refused by the store's receipt), and the same
         # quote id with other terms is another command (which the quote then refuses).
         name = command_name(command)
-        request = command.model_dump_json()
+        request = _seed_text(command)
         return make_command(
             command,
             command_id=str(uuid.uuid5(REQUEST_NAMESPACE, f"{name}:{request}")),
@@ -176,6 +178,16 @@ def _present(shown: ShownQuote, quote: Quote | None = None) -> ShownQuote:
         pending = SagaProgress(status=SagaStatus.RUNNING, step=Step.CREATE_POLICY)
         return replace(shown, saga=pending, projected=False)
     return shown
+
+
+def _seed_text(command: Command) -> str:
+    """The command's JSON as written when premiums were floats (`"premium":100.0`), so the id of
+    a request retried across the change to Decimal stays the same. Never compared as amounts:
+    a float tells apart every NewPremium (at most 14 significant digits; a double keeps 15)."""
+    if not isinstance(command, CreateQuote):
+        return command.model_dump_json()
+    data = command.model_dump() | {"premium": float(command.premium)}  # the rest is str
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _customer_quote(view: ListedView) -> CustomerQuote:

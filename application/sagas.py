@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.ports import PageKey, SagaCounts, ViewQuery, ViewStore
 from application.read_model import ListedView
 from application.views import is_stuck, page_key, utc_text
+from domain.messages import Premium
 from domain.saga import TERMINAL, SagaStatus
 
 DEFAULT_PAGE = 50
@@ -40,7 +41,7 @@ class SagaSummary(BaseModel):
 
     quoteId: str
     customerId: str | None = None
-    premium: float | None = None
+    premium: Premium | None = None
     status: SagaStatus
     step: str | None = Field(None, description="The step it waits on; null once it ended.")
     deadline: datetime | None = None

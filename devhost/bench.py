@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def _bench(
         if args.rate:
             time.sleep(max(0.0, started + i / args.rate - time.time()))
         client, quote_id = clients[i % len(clients)], f"B{run}-{i}"
-        client.create_quote(f"C{run}-{i}", 100.0 + i % 1000, quote_id, patience=10)
+        client.create_quote(f"C{run}-{i}", Decimal(100 + i % 1000), quote_id, patience=10)
         approved_at[quote_id] = time.time()
         client.approve(quote_id, patience=10)
 

@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -92,7 +93,8 @@ def show(view: dict[str, Any]) -> str:
     status = saga.get("status", "not started")
     step = saga.get("step") and f", waiting on {saga['step']} until {_time(saga['deadline'])}"
     return "\n".join([
-        f"{quote['quoteId']} - customer {quote['customerId']}, premium {quote['premium']:,.2f}, "
+        f"{quote['quoteId']} - customer {quote['customerId']}, "
+        f"premium {Decimal(str(quote['premium'])):,.2f}, "
         f"quote {quote['status']}: saga {status}{step or ''}",
         *([f"   policy {quote['policyId']}"] if quote.get("policyId") else []),
         timeline(view["timeline"]),

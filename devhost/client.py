@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,12 +61,12 @@ class Client:
         return conn
 
     def create_quote(
-        self, customer_id: str, premium: float, quote_id: str, patience: float = 0.0
+        self, customer_id: str, premium: Decimal, quote_id: str, patience: float = 0.0
     ) -> Any:
         status, body = self.request(
             "POST",
             "/api/quotes",
-            {"customerId": customer_id, "premium": premium, "quoteId": quote_id},
+            {"customerId": customer_id, "premium": str(premium), "quoteId": quote_id},
             patience,
         )
         if status not in (200, 201):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 from devhost.client import Client
 from devhost.host import Host, HostOptions
 from devhost.timeline import timeline
 
-OVER_LIMIT_PREMIUM = 2_500_000.0  # above UNDERWRITING_PREMIUM_LIMIT (1,000,000)
+OVER_LIMIT_PREMIUM = Decimal("2500000.00")  # above UNDERWRITING_PREMIUM_LIMIT (1,000,000)
 MAX_ACTIVE_POLICIES = 5
 
 
@@ -37,14 +38,14 @@ def _drive(client: Client) -> bool:
     print(f"\n1. customer {full} takes out {MAX_ACTIVE_POLICIES} policies first")
     for n in range(1, MAX_ACTIVE_POLICIES + 1):
         quote_id = f"Q-{run}-full-{n}"
-        client.create_quote(full, 100.0 * n, quote_id)
+        client.create_quote(full, Decimal(100 * n), quote_id)
         client.approve(quote_id)
         view = client.wait_until_terminal(quote_id)
         print(f"   {quote_id}: {view['saga']['status']}")
     cases = [
-        ("a quote within every limit", f"C-{run}-happy", 1_200.0, "happy", "Completed"),
+        ("a quote within every limit", f"C-{run}-happy", Decimal("1200.00"), "happy", "Completed"),
         ("a premium over the limit", f"C-{run}-big", OVER_LIMIT_PREMIUM, "big", "Compensated"),
-        ("a sixth policy for the customer", full, 700.0, "sixth", "Compensated"),
+        ("a sixth policy for the customer", full, Decimal("700.00"), "sixth", "Compensated"),
     ]
     print("\n2. three quotes approved at once:")
     for title, customer, premium, name, expected in cases:

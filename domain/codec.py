@@ -1,7 +1,9 @@
 """Stored event types by name and schema version, and the upcaster chain applied on read.
 
 Example of a real schema change: `QuoteCreated` v1 stored `{"quote", "customer", "amount"}`;
-v2 renamed them to the seed's JSON names. v1 documents are upcast, never rewritten.
+v2 renamed them to the seed's JSON names. v1 documents are upcast, never rewritten. Premiums were
+JSON numbers until money became Decimal (QuoteCreated v3, QuoteApproved/PolicyCreated/SagaStarted
+v2), and are JSON strings since.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from domain import messages as m
 from domain import registry
 from domain import saga_events as saga
 from domain.errors import Unprocessable
+from domain.money import as_text, from_float
 
 Data = dict[str, Any]
 StoredEvent = m.DomainEvent | saga.SagaEvent
@@ -22,7 +25,7 @@ StoredEvent = m.DomainEvent | saga.SagaEvent
 # The aggregates' events come from the registry; the saga's are listed here.
 EVENT_TYPES: dict[str, tuple[type[m.Message], int]] = {
     **registry.EVENT_TYPES,
-    "SagaStarted": (saga.SagaStarted, 1),
+    "SagaStarted": (saga.SagaStarted, 2),
     "SagaAdvanced": (saga.SagaAdvanced, 1),
     "SagaCompleted": (saga.SagaCompleted, 1),
     "SagaCompensationStarted": (saga.SagaCompensationStarted, 1),
@@ -38,9 +41,25 @@ def _quote_created_v1_to_v2(data: Data) -> Data:
     return {"quoteId": data["quote"], "customerId": data["customer"], "premium": data["amount"]}
 
 
+def _premium_as_text(data: Data) -> Data:
+    """A premium stored as a JSON number becomes the decimal string of the number as written
+    (10.0 -> "10.0", 0.1 -> "0.1", 1e-07 -> "0.0000001"); anything else is left for the event's
+    validation to refuse (a missing one included: it names every missing field)."""
+    value = data.get("premium")
+    if type(value) is float:
+        return {**data, "premium": as_text(from_float(value))}
+    if type(value) is int:  # a JSON number without a point ("premium": 100); not a bool
+        return {**data, "premium": str(value)}
+    return data
+
+
 # (eventType, from_version) -> function giving the data of from_version + 1
 UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("QuoteCreated", 1): _quote_created_v1_to_v2,
+    ("QuoteCreated", 2): _premium_as_text,
+    ("QuoteApproved", 1): _premium_as_text,
+    ("PolicyCreated", 1): _premium_as_text,
+    ("SagaStarted", 1): _premium_as_text,
 }
 
 

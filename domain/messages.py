@@ -5,12 +5,12 @@ Stored names (`eventType`, `commandType`, field aliases) are the contract; class
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain import money
 from domain.errors import Unprocessable
 
 # Letters, digits, ".", "_", "-"; 1-64 long; not "." or "..", which clients and proxies
@@ -22,15 +22,8 @@ ID_PATTERN = (
 )
 ID_RULE = "1-64 letters, digits, '.', '_' or '-', and not '.' or '..'"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    return value
-
-
-Premium = Annotated[float, Field(gt=0), AfterValidator(_finite)]
+Premium = money.Premium  # what messages carry, named here (the rules are in domain.money)
+NewPremium = money.NewPremium
 
 
 class Message(BaseModel):
@@ -45,7 +38,7 @@ class Message(BaseModel):
 class CreateQuote(Message):
     quoteId: Identifier
     customerId: Identifier
-    premium: Premium
+    premium: NewPremium  # new money follows the rule; what was recorded before reads as it was
 
 
 class ApproveQuote(Message):

@@ -7,6 +7,7 @@ behind it (a timed-out saga step) can never bring the policy to life afterwards.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import assert_never
 
@@ -20,6 +21,7 @@ from domain.messages import (
     PolicyCreated,
     PolicyCreationFailed,
     PolicyEvent,
+    Premium,
 )
 
 
@@ -27,7 +29,19 @@ from domain.messages import (
 class UnderwritingRules:
     """What underwriting accepts; a setting of the deployment, not a constant of the code."""
 
-    premium_limit: float = 1_000_000.0
+    premium_limit: Decimal = Decimal(1_000_000)
+
+
+def premium_limit(text: str, name: str) -> Decimal:
+    """A limit as a setting writes it ("1000000", "2500.50"); a ValueError naming `name` for
+    anything that is not a positive finite decimal number."""
+    try:
+        limit: Decimal | None = Decimal(text.strip())
+    except InvalidOperation:
+        limit = None
+    if limit is None or not limit.is_finite() or limit <= 0:
+        raise ValueError(f"{name} must be a positive decimal number such as 1000000, not {text!r}")
+    return limit
 
 
 class PolicyStatus(StrEnum):
@@ -43,7 +57,7 @@ class Policy(BaseModel):
     quoteId: str
     status: PolicyStatus
     customerId: str | None = None
-    premium: float | None = None
+    premium: Premium | None = None
 
 
 initial_state: Policy | None = None

@@ -11,6 +11,7 @@ from domain.errors import DomainError, InconsistentStream
 from domain.messages import (
     ApproveQuote,
     CreateQuote,
+    Premium,
     QuoteApproved,
     QuoteCommand,
     QuoteCreated,
@@ -31,7 +32,7 @@ class Quote(BaseModel):
 
     quoteId: str
     customerId: str
-    premium: float
+    premium: Premium
     status: QuoteStatus
     rejectionReason: str | None = None
 

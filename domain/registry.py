@@ -28,8 +28,8 @@ QUOTE: Aggregate[quote.Quote | None, m.QuoteCommand, m.QuoteEvent, None] = Aggre
         "RejectQuote": m.RejectQuote,
     },
     events={
-        "QuoteCreated": (m.QuoteCreated, 2),
-        "QuoteApproved": (m.QuoteApproved, 1),
+        "QuoteCreated": (m.QuoteCreated, 3),
+        "QuoteApproved": (m.QuoteApproved, 2),
         "QuoteRejected": (m.QuoteRejected, 1),
     },
     initial_state=quote.initial_state,
@@ -45,7 +45,7 @@ POLICY: Aggregate[
     target_field="policyId",
     commands={"CreatePolicy": m.CreatePolicy, "CancelPolicy": m.CancelPolicy},
     events={
-        "PolicyCreated": (m.PolicyCreated, 1),
+        "PolicyCreated": (m.PolicyCreated, 2),
         "PolicyCreationFailed": (m.PolicyCreationFailed, 1),
         "PolicyCancelled": (m.PolicyCancelled, 1),
     },
@@ -53,7 +53,7 @@ POLICY: Aggregate[
     decide=policy.decide,
     evolve=policy.evolve,
     rules_from=lambda setting: policy.UnderwritingRules(
-        float(setting("UNDERWRITING_PREMIUM_LIMIT"))
+        policy.premium_limit(setting("UNDERWRITING_PREMIUM_LIMIT"), "UNDERWRITING_PREMIUM_LIMIT")
     ),
     settings={"UNDERWRITING_PREMIUM_LIMIT": "1000000"},
 )

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from domain.messages import CommandEnvelope, DomainEvent, Message
+from domain.messages import CommandEnvelope, DomainEvent, Message, Premium
 
 SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
 
@@ -121,7 +121,7 @@ class SagaEventBase(Message):
 
 class SagaStarted(SagaEventBase):
     customerId: str
-    premium: float
+    premium: Premium
     policyId: str
 
 
@@ -174,7 +174,7 @@ class SagaState(BaseModel):
 
     quoteId: str | None = None
     customerId: str | None = None
-    premium: float | None = None
+    premium: Premium | None = None
     policyId: str | None = None
     status: SagaStatus | None = None
     step: Step | None = None

@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 from application.ports import DeadLetter
 from application.quotes import CustomerQuotes, ShownQuote
 from application.sagas import DEFAULT_PAGE, MAX_PAGE, SagaPage, SagaTotals
-from domain.messages import ID_PATTERN, Identifier, Premium
+from domain.messages import ID_PATTERN, Identifier, NewPremium, Premium
 from domain.quote import QuoteStatus
 from domain.saga import SagaStatus
 from domain.saga_events import CancelReason, Operator
@@ -38,7 +38,9 @@ class CreateQuoteRequest(BaseModel):
         None, description="Client-chosen id: repeating the request is then safe (idempotent)."
     )
     customerId: Identifier
-    premium: Premium = Field(description="A positive, finite amount.")
+    premium: NewPremium = Field(
+        description='A string such as "120.50" (a JSON number is still read, as written).'
+    )
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -53,7 +55,7 @@ class QuoteBody(Reply):
 
     quoteId: str
     customerId: str
-    premium: float
+    premium: Premium = Field(description='A decimal string such as "120.50".')
     status: QuoteStatus
     policyId: str | None = None
     rejectionReason: str | None = None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from application.ports import ConcurrencyConflict, TransientFailure
 from domain.errors import DomainError, Unprocessable
 from domain.messages import ID_RULE
+from domain.money import PREMIUM_RULE
 
 PROBLEM_JSON = "application/problem+json"
 # Problem types are absolute, non-dereferenceable `tag:` URIs (RFC 9457 section 3.1.1).
@@ -137,8 +138,8 @@ def _field_problem(error: Any, where: str) -> FieldProblem:
             text = f"the {where} must be a JSON object"
         case "string_pattern_mismatch":  # the one pattern of the API: identifiers
             text = f"{name} must be {ID_RULE}"
-        case "greater_than" | "value_error" if loc and loc[-1] == "premium":
-            text = f"{name} must be a positive finite number"
+        case _ if loc and loc[-1] == "premium":  # wrong type, text or amount: one rule
+            text = f'{name} must be {PREMIUM_RULE}, written like "120.50"'
         case _:
             text = f"{name}: {error['msg']}"
     if where == "body":

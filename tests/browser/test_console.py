@@ -21,6 +21,12 @@ from bootstrap import DEFAULTS
 from domain.messages import RejectQuote
 from domain.registry import command_hubs, make_command
 from tests.e2e.hosts import REPO, HostProcess, wait_until_quiet
+from tests.support.builders import (
+    ACCEPTED_PREMIUM,
+    OVER_LIMIT_PREMIUM,
+    accepted_premium,
+    underwriting_refusal,
+)
 from triggers import openapi
 
 pytestmark = pytest.mark.browser
@@ -34,7 +40,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 ARTEFACTS = REPO / ".artefacts"
 KEY = "the-admin-key"  # the local host checks no key; the page must pass it on all the same
-OVER_LIMIT = 2_500_000.0
 # The reason of the parked RejectQuote, shown on the quote's timeline once it is replayed.
 HOSTILE = 'sent early <img src=x onerror="window.pwned=1"> & <b>parked</b>'
 WHY = "the customer withdrew the application"
@@ -92,7 +97,7 @@ def host(tmp_path_factory) -> Iterator[HostProcess]:
     data_dir = tmp_path_factory.mktemp("console")
     full = HostProcess(data_dir, name="full").start()
     try:
-        for quote_id, premium in (("Q-done", 100.0), ("Q-big", OVER_LIMIT)):
+        for quote_id, premium in (("Q-done", ACCEPTED_PREMIUM), ("Q-big", OVER_LIMIT_PREMIUM)):
             full.client.create_quote("C-1", premium, quote_id)
             full.client.approve(quote_id)
             full.client.wait_until_terminal(quote_id)
@@ -104,10 +109,12 @@ def host(tmp_path_factory) -> Iterator[HostProcess]:
     held = {"AzureWebJobs.handle_policy_commands.Disabled": "true"}
     serving = HostProcess(data_dir, name="held", settings=held).start()
     try:
-        serving.client.create_quote("C-2", 300.0, "Q-run")
+        serving.client.create_quote("C-2", accepted_premium(2), "Q-run")
         serving.client.approve("Q-run")
         wait_for(lambda: serving.client.saga_status("Q-run") == "Running", "Q-run running")
-        serving.client.create_quote("C-3", 50.0, "Q-later")  # the parked reject can run now
+        serving.client.create_quote(
+            "C-3", accepted_premium(3), "Q-later"
+        )  # the parked reject can run now
         yield serving
     finally:
         serving.kill()
@@ -219,7 +226,7 @@ def test_opening_a_quote_shows_its_timeline_with_the_reasons(console):
     assert events == ["QuoteCreated", "QuoteApproved", "SagaStarted", "PolicyCreationFailed",
                       "SagaCompensationStarted", "QuoteRejected", "SagaCompensated"]  # fmt: skip
     reasons = cells(console, "#timeline", 4)
-    limit = "premium 2,500,000.00 exceeds the underwriting limit of 1,000,000.00"
+    limit = underwriting_refusal()
     assert reasons[3:] == [limit] * 4
     assert console.locator("#facts").inner_text().count("Compensated") == 1
     assert console.locator("#cancel-open").is_hidden()  # a terminal saga cannot be cancelled
@@ -262,7 +269,7 @@ def test_cancelling_a_running_saga_asks_why_and_compensates_it(console, host):
 
 def test_a_running_sagas_row_has_a_cancel_button_that_asks_why(console, host):
     needs("list_sagas", "cancel_quote")
-    host.client.create_quote("C-4", 20.0, "Q-run-2")
+    host.client.create_quote("C-4", accepted_premium(4), "Q-run-2")
     host.client.approve("Q-run-2")
     wait_for(lambda: host.client.saga_status("Q-run-2") == "Running", "Q-run-2 running")
     console.select_option("#status", "Running")

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.e2e.hosts import HostProcess, open_store, wait_until_quiet
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.invariants import check_invariants
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +32,7 @@ def cancel_once_started(host: HostProcess, quote_id: str, timeout: float = 30.0)
 def test_an_operator_cancels_a_stuck_saga_and_the_late_policy_is_cancelled_behind_it(tmp_path):
     stuck = HostProcess(tmp_path, settings=HELD_BACK).start()
     try:
-        stuck.client.create_quote("C-1", 10.0, "Q-cancel")
+        stuck.client.create_quote("C-1", ACCEPTED_PREMIUM, "Q-cancel")
         stuck.client.approve("Q-cancel")
         status, body = cancel_once_started(stuck, "Q-cancel")
         assert status == 202, body

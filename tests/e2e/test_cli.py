@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from tests.e2e.hosts import REPO, HostProcess, wait_until_quiet
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, underwriting_refusal
 
 pytestmark = pytest.mark.e2e
 
-OVER_LIMIT = 2_500_000.0  # above UNDERWRITING_PREMIUM_LIMIT: the policy is refused
-REFUSAL = "premium 2,500,000.00 exceeds the underwriting limit of 1,000,000.00"
+REFUSAL = underwriting_refusal()
 # devhost/timeline.py's line: offset from the first event, stream, event type, reason.
 TIMELINE_LINE = re.compile(r"   \+ *[0-9]+\.[0-9] ms  (?P<stream>\S+) +(?P<event>\w+)(  - .+)?")
 
@@ -24,9 +24,9 @@ def host(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("cli-host")
     host = HostProcess(data_dir).start()
     try:
-        host.client.create_quote("C-happy", 120.0, "Q-done")
+        host.client.create_quote("C-happy", ACCEPTED_PREMIUM, "Q-done")
         host.client.approve("Q-done")
-        host.client.create_quote("C-big", OVER_LIMIT, "Q-refused")
+        host.client.create_quote("C-big", OVER_LIMIT_PREMIUM, "Q-refused")
         host.client.approve("Q-refused")
         assert host.client.wait_until_terminal("Q-done")["saga"]["status"] == "Completed"
         assert host.client.wait_until_terminal("Q-refused")["saga"]["status"] == "Compensated"
@@ -99,7 +99,8 @@ def test_show_prints_the_timeline_as_the_demo_does_with_the_reasons(host):
 
     lines = shown.splitlines()
     assert lines[0] == (
-        "Q-refused - customer C-big, premium 2,500,000.00, quote Rejected: saga Compensated"
+        f"Q-refused - customer C-big, premium {OVER_LIMIT_PREMIUM:,.2f}, quote Rejected: "
+        "saga Compensated"
     )
     entries = [TIMELINE_LINE.fullmatch(line) for line in lines[1:]]
     assert all(entries), lines

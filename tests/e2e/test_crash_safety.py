@@ -14,6 +14,7 @@ import pytest
 
 from devhost.client import TERMINAL
 from tests.e2e.hosts import HostProcess, open_store, wait_until_quiet
+from tests.support.builders import OVER_LIMIT_PREMIUM, accepted_premium
 from tests.support.invariants import check_invariants
 
 pytestmark = pytest.mark.e2e
@@ -25,9 +26,9 @@ PATIENCE = 30.0  # how long a client keeps retrying while hosts are down
 def saga_plan(rng: random.Random) -> list[tuple[str, str, float, str]]:
     """200 (quote, customer, premium, expectation): 120 within limits, 40 over the
     underwriting limit, 40 for five customers who each ask for 8 policies (5 fit)."""
-    plan = [(f"Q-ok-{i}", f"C-ok-{i // 2}", 100.0 + i, "Completed") for i in range(120)]
-    plan += [(f"Q-big-{i}", f"C-big-{i}", 1_500_000.0 + i, "Compensated") for i in range(40)]
-    plan += [(f"Q-full-{i}", f"C-full-{i % 5}", 50.0 + i, "limit") for i in range(40)]
+    plan = [(f"Q-ok-{i}", f"C-ok-{i // 2}", accepted_premium(i), "Completed") for i in range(120)]
+    plan += [(f"Q-big-{i}", f"C-big-{i}", OVER_LIMIT_PREMIUM + i, "Compensated") for i in range(40)]
+    plan += [(f"Q-full-{i}", f"C-full-{i % 5}", accepted_premium(i), "limit") for i in range(40)]
     rng.shuffle(plan)
     return plan
 

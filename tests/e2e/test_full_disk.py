@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.hosts import HostProcess
+from tests.support.builders import ACCEPTED_PREMIUM
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,7 @@ def small_disk(tmp_path):
 
 def create(host: HostProcess, quote_id: str) -> tuple[int, dict[str, str], object]:
     connection = host.client._connection()
-    body = json.dumps({"customerId": "C-1", "premium": 10.0, "quoteId": quote_id})
+    body = json.dumps({"customerId": "C-1", "premium": str(ACCEPTED_PREMIUM), "quoteId": quote_id})
     connection.request("POST", "/api/quotes", body, {"Content-Type": "application/json"})
     response = connection.getresponse()
     text = response.read()

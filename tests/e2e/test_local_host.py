@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.e2e.hosts import REPO, HostProcess, open_store
+from tests.support.builders import ACCEPTED_PREMIUM
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ def test_the_demo_ends_each_saga_as_expected_and_exits_zero():
 
 def test_sigterm_finishes_the_work_exits_zero_and_hands_the_leases_over(tmp_path):
     host = HostProcess(tmp_path, lease_seconds=30).start()
-    host.client.create_quote("C-1", 10.0, "Q-1")
+    host.client.create_quote("C-1", ACCEPTED_PREMIUM, "Q-1")
     host.client.approve("Q-1")
     assert host.client.wait_until_terminal("Q-1")["saga"]["status"] == "Completed"
 
@@ -41,7 +42,7 @@ def test_sigterm_finishes_the_work_exits_zero_and_hands_the_leases_over(tmp_path
     assert all(owner is None for (owner,) in owners)  # no need to wait 30 s for expiry
     successor = HostProcess(tmp_path, lease_seconds=30, name="successor").start()
     try:
-        successor.client.create_quote("C-2", 10.0, "Q-2")
+        successor.client.create_quote("C-2", ACCEPTED_PREMIUM, "Q-2")
         successor.client.approve("Q-2")
         assert successor.client.wait_until_terminal("Q-2", timeout=10)["saga"]["status"] == (
             "Completed"

@@ -17,14 +17,14 @@ import pytest
 from devhost.client import Client, free_port
 from tests.e2e.hosts import REPO, HostProcess, wait_until_quiet
 from tests.e2e.test_step_timeouts import FAST_TIMEOUTS, disabled
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, underwriting_refusal
 
 pytestmark = pytest.mark.e2e
 
 LINE = re.compile(
     r"^(?P<time>\d\d:\d\d:\d\d\.\d{3}) (?P<level>[DIWE]) (?P<subject>\S+) (?P<text>.*)$"
 )
-OVER_LIMIT = 2_500_000.0
-REASON = "premium 2,500,000.00 exceeds the underwriting limit of 1,000,000.00"
+REASON = re.escape(underwriting_refusal())
 
 
 @contextmanager
@@ -71,11 +71,11 @@ def in_order(texts: list[str], *patterns: str) -> None:
 
 def test_the_default_log_tells_each_quotes_story_first_by_its_id(tmp_path):
     with serve(tmp_path) as client:
-        client.create_quote("C-1", 100.0, "Q-ok")
+        client.create_quote("C-1", ACCEPTED_PREMIUM, "Q-ok")
         client.approve("Q-ok")
-        client.create_quote("C-1", OVER_LIMIT, "Q-big")
+        client.create_quote("C-1", OVER_LIMIT_PREMIUM, "Q-big")
         client.approve("Q-big")
-        assert client.request("POST", "/api/quotes", {"premium": 1.0})[0] == 400
+        assert client.request("POST", "/api/quotes", {"premium": str(ACCEPTED_PREMIUM)})[0] == 400
         assert client.request("GET", "/api/quotes/Q-none")[0] == 404
         client.wait_until_terminal("Q-ok")
         client.wait_until_terminal("Q-big")
@@ -115,7 +115,7 @@ def test_the_default_log_tells_each_quotes_story_first_by_its_id(tmp_path):
 def test_a_timed_out_step_is_a_warning_that_names_the_step_and_its_deadline(tmp_path):
     settings = FAST_TIMEOUTS | disabled("handle_policy_commands")
     with serve(tmp_path, settings) as client:
-        client.create_quote("C-1", 10.0, "Q-stall")
+        client.create_quote("C-1", ACCEPTED_PREMIUM, "Q-stall")
         client.approve("Q-stall")
         client.wait_until_terminal("Q-stall")
     about = [line for line in lines(tmp_path) if line["subject"] == "Q-stall"]
@@ -132,7 +132,7 @@ def test_a_timed_out_step_is_a_warning_that_names_the_step_and_its_deadline(tmp_
 def test_a_host_started_at_warning_as_the_tests_and_the_bench_do_logs_no_saga(tmp_path):
     host = HostProcess(tmp_path).start()
     try:
-        host.client.create_quote("C-1", OVER_LIMIT, "Q-big")
+        host.client.create_quote("C-1", OVER_LIMIT_PREMIUM, "Q-big")
         host.client.approve("Q-big")
         host.client.wait_until_terminal("Q-big")
         wait_until_quiet(host.client)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.e2e.hosts import HostProcess, open_store, wait_until_quiet
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.invariants import check_invariants
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,7 @@ def run_stalled(tmp_path, held_back: tuple[str, ...], quote_id: str) -> HostProc
     """Approve one quote on a host that holds `held_back` back, wait for the saga to end,
     then restart the host with every function enabled and let the late commands run."""
     stalled = HostProcess(tmp_path, settings=FAST_TIMEOUTS | disabled(*held_back)).start()
-    stalled.client.create_quote("C-1", 10.0, quote_id)
+    stalled.client.create_quote("C-1", ACCEPTED_PREMIUM, quote_id)
     stalled.client.approve(quote_id)
     saga = stalled.client.wait_until_terminal(quote_id, timeout=30)["saga"]
     assert saga["status"] == "Compensated", saga
@@ -77,7 +78,7 @@ def test_a_saga_stalled_at_the_customer_compensates_and_the_late_count_is_undone
 def test_a_compensation_that_stalls_is_retried_at_each_new_deadline(tmp_path):
     held_back = disabled("handle_policy_commands", "handle_quote_commands")
     host = HostProcess(tmp_path, settings=FAST_TIMEOUTS | held_back).start()
-    host.client.create_quote("C-1", 10.0, "Q-retried")
+    host.client.create_quote("C-1", ACCEPTED_PREMIUM, "Q-retried")
     host.client.approve("Q-retried")
     events: list[str] = []
     for _ in range(100):  # the second time-out of the same step is a new input, not a duplicate

@@ -13,6 +13,7 @@ from domain.registry import POLICY
 from domain.saga import policy_id_for
 from tests.functions.driver import Driver, document_list, orchestrate
 from tests.functions.test_http_api import JSON, TRACEPARENT, assert_problem, body_of, call
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM
 from tests.support.invariants import check_invariants
 from triggers import openapi
 
@@ -29,7 +30,7 @@ def cancel(functions, quote_id, payload, headers=None):
                 headers={**JSON, **(headers or {})})  # fmt: skip
 
 
-def approved(services, quote_id="Q1", customer_id="C1", premium=100.0):
+def approved(services, quote_id="Q1", customer_id="C1", premium=ACCEPTED_PREMIUM):
     services.quotes.create(customer_id, premium, quote_id)
     services.quotes.approve(quote_id)
 
@@ -131,7 +132,10 @@ def test_cancelling_twice_answers_202_twice_and_the_undo_is_applied_once(functio
 
 @pytest.mark.parametrize(
     ("premium", "status", "words"),
-    [(100.0, "Completed", "policy is active"), (5_000_000.0, "Compensated", "rejected")],
+    [
+        (ACCEPTED_PREMIUM, "Completed", "policy is active"),
+        (OVER_LIMIT_PREMIUM, "Compensated", "rejected"),
+    ],
 )
 def test_cancelling_an_ended_saga_is_a_409_saying_how_it_ended(
     functions, app_services, premium, status, words
@@ -151,7 +155,7 @@ def test_cancelling_an_unknown_quote_is_a_404(functions, app_services):
 
 
 def test_cancelling_a_quote_whose_saga_has_not_started_is_a_404_saying_so(functions, app_services):
-    app_services.quotes.create("C1", 100.0, "Q1")
+    app_services.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     assert_problem(cancel(functions, "Q1", {"reason": "why"}), 404, "has no saga")
     app_services.quotes.approve("Q1")  # approved, but the orchestrator has not run yet
     assert_problem(cancel(functions, "Q1", {"reason": "why"}), 404, "not started yet")

@@ -17,12 +17,16 @@ from adapters.memory import InMemoryDeadLetterStore, InMemoryViewStore
 from application.ports import ConcurrencyConflict, DeadLetter, TransientFailure
 from bootstrap import Adapters, Services, Settings
 from domain.messages import RejectQuote
+from domain.money import PREMIUM_RULE
 from domain.registry import command_category, make_command
 from tests.functions.conftest import MEMORY
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, accepted_premium
 from tests.support.world import FakeClock
 from triggers import openapi
 
 pytestmark = pytest.mark.functions
+
+ACCEPTED = str(ACCEPTED_PREMIUM)  # a premium every rule accepts, as the API writes it
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 JSON = {"Content-Type": "application/json"}
@@ -101,18 +105,18 @@ def run_saga(app_services):
 
 
 def test_creating_a_quote_answers_201_with_the_quote_and_where_to_find_it(functions, app_services):
-    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 120.5})
+    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     assert response.status_code == 201
     assert response.mimetype == "application/json"
     assert response.headers["Location"] == "/api/quotes/Q1"
     assert body_of(response) == {
-        "quoteId": "Q1", "customerId": "C1", "premium": 120.5, "status": "Created",
+        "quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED, "status": "Created",
         "policyId": None, "rejectionReason": None,
     }  # fmt: skip
 
 
 def test_creating_the_same_quote_again_answers_200_and_appends_nothing(functions, app_services):
-    payload = {"quoteId": "Q1", "customerId": "C1", "premium": 100}
+    payload = {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED}
     first = create(functions, payload)
     before = len(events(app_services))
     again = create(functions, payload)
@@ -123,13 +127,15 @@ def test_creating_the_same_quote_again_answers_200_and_appends_nothing(functions
 
 
 def test_creating_a_known_quote_id_with_other_terms_is_a_409(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
-    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 101})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
+    response = create(
+        functions, {"quoteId": "Q1", "customerId": "C1", "premium": str(ACCEPTED_PREMIUM + 1)}
+    )
     assert_problem(response, 409, "Q1")
 
 
 def test_a_quote_without_an_id_gets_one_from_the_server(functions, app_services):
-    response = create(functions, {"customerId": "C1", "premium": 10})
+    response = create(functions, {"customerId": "C1", "premium": ACCEPTED})
     quote_id = body_of(response)["quoteId"]
     assert response.status_code == 201
     assert response.headers["Location"] == f"/api/quotes/{quote_id}"
@@ -137,14 +143,14 @@ def test_a_quote_without_an_id_gets_one_from_the_server(functions, app_services)
 
 
 def test_the_callers_traceparent_flows_into_the_stored_events(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 5},
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED},
            {"traceparent": TRACEPARENT})  # fmt: skip
     approve(functions, "Q1", {"traceparent": TRACEPARENT})
     assert [e.traceparent for e in events(app_services)] == [TRACEPARENT, TRACEPARENT]
 
 
 def test_a_malformed_traceparent_is_ignored_not_stored(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 5},
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED},
            {"traceparent": "not-a-trace"})  # fmt: skip
     assert [e.traceparent for e in events(app_services)] == [None]
 
@@ -153,7 +159,7 @@ def test_each_request_logs_one_line_with_the_quote_id_as_correlation_id(
     functions, app_services, caplog
 ):
     caplog.set_level(logging.INFO, logger="quoting.http")
-    create(functions, {"customerId": "C1", "premium": 5})
+    create(functions, {"customerId": "C1", "premium": ACCEPTED})
     [record] = [r for r in caplog.records if r.name == "quoting.http"]
     quote_id = body_of(get_quote(functions, record.correlationId))["quote"]["quoteId"]
     assert record.correlationId == quote_id
@@ -162,29 +168,38 @@ def test_each_request_logs_one_line_with_the_quote_id_as_correlation_id(
 
 # --- bad input -----------------------------------------------------------------------------
 
+P = json.dumps(ACCEPTED).encode()  # in bodies whose subject is another field
+RULE = f"premium must be {PREMIUM_RULE}"
+
 BAD_BODIES = {
     "malformed JSON": (b'{"customerId": "C1",', "JSON", None),
     "not an object": (b"[1, 2]", "object", ""),
-    "premium as a string": (b'{"customerId": "C1", "premium": "10"}', "premium", "premium"),
     "premium as a boolean": (b'{"customerId": "C1", "premium": true}', "premium", "premium"),
-    "customerId as a number": (b'{"customerId": 7, "premium": 1}', "customerId", "customerId"),
-    "missing customerId": (b'{"premium": 1}', "customerId is required", "customerId"),
+    "customerId as a number": (b'{"customerId": 7, "premium": %s}' % P, "customerId", "customerId"),
+    "missing customerId": (b'{"premium": %s}' % P, "customerId is required", "customerId"),
     "missing premium": (b'{"customerId": "C1"}', "premium is required", "premium"),
-    "unknown field": (b'{"customerId": "C1", "premium": 1, "colour": "red"}', "colour", "colour"),
-    "id with a slash": (b'{"quoteId": "a/b", "customerId": "C1", "premium": 1}', "quoteId",
+    "unknown field": (b'{"customerId": "C1", "premium": %s, "colour": "red"}' % P, "colour",
+                      "colour"),
+    "id with a slash": (b'{"quoteId": "a/b", "customerId": "C1", "premium": %s}' % P, "quoteId",
                         "quoteId"),
-    "id too long": (json.dumps({"quoteId": "q" * 65, "customerId": "C", "premium": 1}).encode(),
-                    "quoteId", "quoteId"),
-    "empty customerId": (b'{"customerId": "", "premium": 1}', "customerId", "customerId"),
-    "zero premium": (b'{"customerId": "C1", "premium": 0}', "positive finite", "premium"),
-    "negative premium": (b'{"customerId": "C1", "premium": -5}', "positive finite", "premium"),
-    "NaN premium": (b'{"customerId": "C1", "premium": NaN}', "positive finite", "premium"),
-    "Infinity premium": (b'{"customerId": "C1", "premium": Infinity}', "positive finite",
-                         "premium"),
-    "overflowing premium": (b'{"customerId": "C1", "premium": 1e400}', "positive finite",
-                            "premium"),
+    "id too long": (json.dumps({"quoteId": "q" * 65, "customerId": "C", "premium": ACCEPTED})
+                    .encode(), "quoteId", "quoteId"),
+    "empty customerId": (b'{"customerId": "", "premium": %s}' % P, "customerId", "customerId"),
+    "zero premium": (b'{"customerId": "C1", "premium": 0}', RULE, "premium"),
+    "negative premium": (b'{"customerId": "C1", "premium": -5}', RULE, "premium"),
+    "negative premium text": (b'{"customerId": "C1", "premium": "-5"}', RULE, "premium"),
+    "NaN premium": (b'{"customerId": "C1", "premium": NaN}', RULE, "premium"),
+    "Infinity premium": (b'{"customerId": "C1", "premium": Infinity}', RULE, "premium"),
+    "overflowing premium": (b'{"customerId": "C1", "premium": 1e400}', RULE, "premium"),
+    "premium of three places": (b'{"customerId": "C1", "premium": "10.001"}', RULE, "premium"),
+    "premium number of three places": (b'{"customerId": "C1", "premium": 10.001}', RULE,
+                                       "premium"),
+    "premium with an exponent": (b'{"customerId": "C1", "premium": "1e3"}', RULE, "premium"),
+    "premium not a number": (b'{"customerId": "C1", "premium": "ten"}', RULE, "premium"),
+    "premium over the maximum": (b'{"customerId": "C1", "premium": "1000000000000"}', RULE,
+                                 "premium"),
     "empty body": (b"", "JSON", None),
-    "not UTF-8": (b'{"customerId": "\xff", "premium": 1}', "JSON", None),
+    "not UTF-8": (b'{"customerId": "\xff", "premium": %s}' % P, "JSON", None),
 }  # fmt: skip
 
 
@@ -197,7 +212,7 @@ def test_a_bad_body_is_a_400_problem_naming_the_field(functions, app_services, b
 
 
 def test_a_body_over_64_kb_is_a_413(functions, app_services):
-    body = json.dumps({"customerId": "C1", "premium": 1, "pad": "x" * 65_536}).encode()
+    body = json.dumps({"customerId": "C1", "premium": ACCEPTED, "pad": "x" * 65_536}).encode()
     assert_problem(create(functions, body), 413, "65536")
 
 
@@ -205,7 +220,7 @@ def test_a_body_over_64_kb_is_a_413(functions, app_services):
 def test_a_body_that_is_not_json_by_content_type_is_a_415(functions, app_services, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     response = call(functions, "create_quote", "POST", "/api/quotes", headers=headers,
-                    body=b'{"customerId": "C1", "premium": 1}')  # fmt: skip
+                    body=b'{"customerId": "C1", "premium": ACCEPTED}')  # fmt: skip
     assert_problem(response, 415, "application/json")
 
 
@@ -213,7 +228,8 @@ def test_json_with_a_charset_or_a_json_suffix_type_is_accepted(functions, app_se
     for i, content_type in enumerate(["application/json; charset=utf-8", "application/x+json"]):
         response = call(functions, "create_quote", "POST", "/api/quotes",
                         headers={"Content-Type": content_type},
-                        body=b'{"customerId": "C1", "premium": %d}' % (i + 1))  # fmt: skip
+                        body=b'{"customerId": "C1", "premium": "%s"}'
+                        % str(accepted_premium(i)).encode())  # fmt: skip
         assert response.status_code == 201
 
 
@@ -239,7 +255,7 @@ def test_a_route_id_outside_the_id_pattern_is_a_400_naming_it(
 
 
 def test_approving_answers_202_with_the_saga_pending_until_it_is_projected(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     response = approve(functions, "Q1")
     assert response.status_code == 202
     body = body_of(response)
@@ -251,7 +267,7 @@ def test_approving_answers_202_with_the_saga_pending_until_it_is_projected(funct
 
 
 def test_approving_twice_answers_202_and_nothing_new_happens(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     approve(functions, "Q1")
     project(app_services)
     before, published = events(app_services), app_services.adapters.publisher.drain()
@@ -269,7 +285,7 @@ def test_approving_an_unknown_quote_is_a_404(functions, app_services):
 
 
 def test_approving_a_rejected_quote_is_a_409(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     reject = make_command(RejectQuote(quoteId="Q1", reason="declined"), command_id="r1",
                           correlation_id="Q1", causation_id="test",
                           issued_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
@@ -278,7 +294,7 @@ def test_approving_a_rejected_quote_is_a_409(functions, app_services):
 
 
 def test_reading_a_quote_before_projection_shows_the_quote_without_saga(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     body = body_of(get_quote(functions, "Q1"))
     assert body["quote"]["status"] == "Created"
     assert (body["saga"], body["timeline"]) == (None, [])
@@ -287,7 +303,7 @@ def test_reading_a_quote_before_projection_shows_the_quote_without_saga(function
 def test_reading_a_quote_after_the_orchestrator_ran_shows_its_saga_and_timeline(
     functions, app_services
 ):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     approve(functions, "Q1")
     project(app_services)
     response = get_quote(functions, "Q1")
@@ -301,7 +317,7 @@ def test_reading_a_quote_after_the_orchestrator_ran_shows_its_saga_and_timeline(
 
 
 def test_a_completed_saga_shows_the_policy_on_the_quote_and_the_customer(functions, app_services):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     approve(functions, "Q1")
     run_saga(app_services)
     body = body_of(get_quote(functions, "Q1"))
@@ -317,7 +333,7 @@ def test_a_completed_saga_shows_the_policy_on_the_quote_and_the_customer(functio
 def test_a_compensated_saga_shows_the_quote_rejected_and_approving_it_is_a_409(
     functions, app_services
 ):
-    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 2_000_000})
+    create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": str(OVER_LIMIT_PREMIUM)})
     approve(functions, "Q1")
     run_saga(app_services)
     body = body_of(get_quote(functions, "Q1"))
@@ -408,7 +424,7 @@ def test_a_command_fixed_then_replayed_is_a_200_that_closes_its_letter_and_appli
 ):
     deliver(app_services, reject_q1())
     [parked] = app_services.adapters.dead_letters.list()
-    app_services.quotes.create("C1", 100.0, "Q1")  # the cause is fixed
+    app_services.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")  # the cause is fixed
     first = replay(functions, parked.id)
     assert first.status_code == 200
     replayed_at = body_of(first)["replayedAt"]
@@ -467,7 +483,7 @@ def broken_services():
 @pytest.mark.parametrize("error", [TransientFailure("down"), ConcurrencyConflict("busy")])
 def test_an_infrastructure_failure_is_a_503_with_retry_after(functions, broken_services, error):
     broken_services(error)
-    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 1})
+    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
     assert_problem(response, 503)
     assert int(response.headers["Retry-After"]) > 0
 
@@ -476,7 +492,7 @@ def test_an_unexpected_error_is_a_500_without_internals_and_logged_with_ids(
     functions, broken_services, caplog
 ):
     broken_services(RuntimeError("secret internals"))
-    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 1},
+    response = create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED},
                       {"traceparent": TRACEPARENT})  # fmt: skip
     problem = assert_problem(response, 500, "4bf92f3577b34da6a3ce929d0e0e4736")
     assert "secret" not in response.get_body().decode()
@@ -581,9 +597,11 @@ def test_creating_a_quote_id_with_other_terms_on_another_worker_is_a_409(functio
     try:
         assert get_quote(functions, "Q1").status_code == 404  # warms its cache: no Q1
         bootstrap.install(app_services)
-        create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": 100})
+        create(functions, {"quoteId": "Q1", "customerId": "C1", "premium": ACCEPTED})
         bootstrap.install(other_worker)
-        response = create(functions, {"quoteId": "Q1", "customerId": "C2", "premium": 999})
+        response = create(
+            functions, {"quoteId": "Q1", "customerId": "C2", "premium": str(ACCEPTED_PREMIUM + 1)}
+        )
     finally:
         bootstrap.install(previous)
     assert_problem(response, 409, "Q1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.functions.test_http_api import body_of, create, get_quote
+from tests.support.builders import ACCEPTED_PREMIUM
 
 pytestmark = pytest.mark.functions
 
@@ -13,7 +14,9 @@ pytestmark = pytest.mark.functions
 @pytest.mark.parametrize("field", ["quoteId", "customerId"])
 @pytest.mark.parametrize("value", [".", ".."])
 def test_a_dot_segment_id_is_refused_at_create(functions, app_services, field, value):
-    payload = {"customerId": "C1", "premium": 100.0, "quoteId": "Q1"} | {field: value}
+    payload = {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": "Q1"} | {
+        field: value
+    }
     response = create(functions, payload)
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
@@ -30,7 +33,9 @@ def test_a_dot_segment_id_is_refused_in_a_route(functions, app_services, value):
 @pytest.mark.parametrize("value", ["...", ".a", "a.", "..a", "Q-1.v2"])
 def test_ids_with_dots_that_are_no_dot_segment_are_accepted(functions, app_services, value):
     assert (
-        create(functions, {"customerId": "C1", "premium": 100.0, "quoteId": value}).status_code
+        create(
+            functions, {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": value}
+        ).status_code
         == 201
     )
     assert get_quote(functions, value).status_code == 200
@@ -39,13 +44,15 @@ def test_ids_with_dots_that_are_no_dot_segment_are_accepted(functions, app_servi
 def test_a_64_character_id_is_accepted_and_65_refused(functions, app_services):
     assert (
         create(
-            functions, {"customerId": "C1", "premium": 1.0, "quoteId": "." + "q" * 63}
+            functions,
+            {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": "." + "q" * 63},
         ).status_code
         == 201
     )
     assert (
         create(
-            functions, {"customerId": "C1", "premium": 1.0, "quoteId": ".." + "q" * 63}
+            functions,
+            {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": ".." + "q" * 63},
         ).status_code
         == 400
     )

@@ -7,7 +7,7 @@ import pytest
 
 from tests.functions.driver import Driver, document_list, orchestrate
 from tests.functions.test_http_api import approve, body_of, create, get_quote
-from tests.support.builders import event
+from tests.support.builders import ACCEPTED_PREMIUM, event
 
 pytestmark = pytest.mark.functions
 
@@ -18,7 +18,7 @@ def project_what_is_there(app_services) -> None:
 
 
 def test_right_after_approval_the_saga_shows_as_not_yet_projected(functions, app_services):
-    create(functions, {"customerId": "C1", "premium": 100.0, "quoteId": "Q1"})
+    create(functions, {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": "Q1"})
     project_what_is_there(app_services)  # the view holds the created quote, no saga yet
     assert approve(functions, "Q1").status_code == 202
 
@@ -35,7 +35,7 @@ def append_unreadable(app_services, stream: str, version: int) -> None:
 
 
 def test_an_unreadable_event_in_the_stream_leaves_the_stored_view_readable(functions, app_services):
-    create(functions, {"customerId": "C1", "premium": 100.0, "quoteId": "Q1"})
+    create(functions, {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": "Q1"})
     project_what_is_there(app_services)
     append_unreadable(app_services, "quote-Q1", 1)
 
@@ -46,7 +46,7 @@ def test_an_unreadable_event_in_the_stream_leaves_the_stored_view_readable(funct
 
 
 def test_an_unreadable_stream_without_a_view_is_a_conflict_problem(functions, app_services):
-    create(functions, {"customerId": "C1", "premium": 100.0, "quoteId": "Q1"})
+    create(functions, {"customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "quoteId": "Q1"})
     append_unreadable(app_services, "quote-Q1", 1)
 
     response = get_quote(functions, "Q1")

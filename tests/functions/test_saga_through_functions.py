@@ -3,6 +3,7 @@ batch delivered twice; poison messages and documents parked; a stuck saga timed 
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -19,11 +20,12 @@ from tests.functions.driver import (
     timer_tick,
 )
 from tests.functions.driver import orchestrate as orchestrate_fn
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM
 
 pytestmark = pytest.mark.functions
 
 
-def start(services, quote_id: str, customer_id: str, premium: float) -> None:
+def start(services, quote_id: str, customer_id: str, premium: Decimal) -> None:
     services.quotes.create(customer_id, premium, quote_id)
     services.quotes.approve(quote_id)
 
@@ -33,7 +35,7 @@ def timeline(services, quote_id: str) -> list[str]:
 
 
 def test_a_happy_saga_completes_with_its_whole_timeline(app_services):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     Driver(app_services).run_until_quiet()
     view = app_services.quotes.view("Q1")
     assert view.saga.status == "Completed"
@@ -52,7 +54,7 @@ def test_a_happy_saga_completes_with_its_whole_timeline(app_services):
 
 
 def test_a_premium_over_the_limit_compensates_by_rejecting_the_quote(app_services):
-    start(app_services, "Q2", "C1", 5_000_000.0)
+    start(app_services, "Q2", "C1", OVER_LIMIT_PREMIUM)
     Driver(app_services).run_until_quiet()
     view = app_services.quotes.view("Q2")
     assert view.saga.status == "Compensated"
@@ -70,9 +72,9 @@ def test_a_premium_over_the_limit_compensates_by_rejecting_the_quote(app_service
 
 def test_a_customer_at_the_limit_compensates_and_cancels_the_policy(app_services):
     for i in range(5):
-        start(app_services, f"QF{i}", "C-full", 10.0)
+        start(app_services, f"QF{i}", "C-full", ACCEPTED_PREMIUM)
     Driver(app_services).run_until_quiet()
-    start(app_services, "Q6", "C-full", 10.0)
+    start(app_services, "Q6", "C-full", ACCEPTED_PREMIUM)
     Driver(app_services).run_until_quiet()
     view = app_services.quotes.view("Q6")
     assert view.saga.status == "Compensated"
@@ -85,9 +87,9 @@ def test_a_customer_at_the_limit_compensates_and_cancels_the_policy(app_services
 def test_a_poison_command_is_parked_and_the_rest_of_its_batch_is_handled(
     app_services, first_attempt
 ):
-    app_services.quotes.create("C1", 100.0, "Q1")
+    app_services.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     good = make_command(
-        CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=100.0),
+        CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM),
         command_id="cmd-1",
         correlation_id="Q1",
         causation_id="test",
@@ -126,7 +128,7 @@ def test_a_command_the_domain_refuses_is_parked_with_the_reason(app_services, fi
 
 
 def test_a_poison_document_is_parked_and_the_rest_of_its_batch_is_processed(app_services):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     documents = driver.new_documents()
     poison = {**documents[0], "id": "quote-Q1:9", "eventType": "QuoteExploded"}
@@ -138,7 +140,7 @@ def test_a_poison_document_is_parked_and_the_rest_of_its_batch_is_processed(app_
 
 
 def test_receipts_and_saga_documents_are_skipped_by_the_orchestrator(app_services):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     driver.run_until_quiet()
     receipt = {"id": "receipt:x", "streamId": "quote-Q1", "docType": "receipt"}
@@ -161,7 +163,7 @@ class FailingPublisher:
 
 
 def test_a_publish_that_fails_after_the_saga_recorded_its_step_loses_nothing(app_services):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     documents = driver.new_documents()
     real = app_services.orchestrator.publisher
@@ -179,7 +181,7 @@ def test_a_publish_that_fails_after_the_saga_recorded_its_step_loses_nothing(app
 
 
 def test_a_failure_on_the_last_attempt_is_parked_rather_than_lost(app_services, last_attempt):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     app_services.orchestrator.publisher = FailingPublisher(app_services.adapters.publisher, 99)
     orchestrate_fn(document_list(driver.new_documents()), last_attempt)
@@ -191,7 +193,7 @@ def test_a_failure_on_the_last_attempt_is_parked_rather_than_lost(app_services, 
 def test_events_parked_on_the_last_attempt_replayed_once_the_hub_is_back_finish_the_saga(
     app_services, last_attempt
 ):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     documents = driver.new_documents()
     real = app_services.orchestrator.publisher
@@ -218,7 +220,7 @@ def test_events_parked_on_the_last_attempt_replayed_once_the_hub_is_back_finish_
 
 
 def test_a_stuck_saga_times_out_and_compensates(app_services):
-    start(app_services, "Q1", "C1", 100.0)
+    start(app_services, "Q1", "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     orchestrate_fn(document_list(driver.new_documents()), driver.context)
     app_services.adapters.publisher.drain()  # the CreatePolicy command is lost in transit
@@ -246,7 +248,7 @@ class CountingPublisher:
 
 def test_a_change_feed_batch_is_published_in_one_call(app_services):
     for quote_id in ("Q1", "Q2", "Q3"):
-        start(app_services, quote_id, "C1", 100.0)
+        start(app_services, quote_id, "C1", ACCEPTED_PREMIUM)
     driver = Driver(app_services)
     counting = CountingPublisher(app_services.orchestrator.publisher)
     app_services.orchestrator.publisher = counting

@@ -12,17 +12,19 @@ import pytest
 
 from application.ports import DeadLetter
 from tests.functions.test_http_api import approve, assert_problem, body_of, call, create, run_saga
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, accepted_premium
 
 pytestmark = pytest.mark.functions
 
-OVER_LIMIT = 2_000_000.0  # above UNDERWRITING_PREMIUM_LIMIT: the policy is refused
+OVER_LIMIT = str(OVER_LIMIT_PREMIUM)  # above UNDERWRITING_PREMIUM_LIMIT: the policy is refused
+ACCEPTED, DRAFT = str(ACCEPTED_PREMIUM), str(accepted_premium(1))
 
 
 def sagas(functions, **params):
     return call(functions, "list_sagas", "GET", "/api/sagas", params=params)
 
 
-def start(functions, app_services, quote_id, customer="C1", premium=100.0, run=True):
+def start(functions, app_services, quote_id, customer="C1", premium=ACCEPTED, run=True):
     create(functions, {"quoteId": quote_id, "customerId": customer, "premium": premium})
     approve(functions, quote_id)
     if run:
@@ -44,7 +46,7 @@ def test_sagas_list_most_recent_first_with_where_each_stands_and_why(functions, 
     assert [item["quoteId"] for item in listed["items"]] == ["Q-refused", "Q-done"]
     assert listed["continuation"] is None
     assert done | {"startedAt": None, "updatedAt": None, "policyId": None} == {
-        "quoteId": "Q-done", "customerId": "C1", "premium": 100.0, "status": "Completed",
+        "quoteId": "Q-done", "customerId": "C1", "premium": ACCEPTED, "status": "Completed",
         "step": None, "deadline": None, "stuck": False, "startedAt": None, "updatedAt": None,
         "policyId": None, "reason": None,
     }  # fmt: skip
@@ -176,7 +178,7 @@ def customer_quotes(functions, customer_id, **params):
 def test_a_customers_quotes_show_each_quote_and_its_sagas_status(functions, app_services):
     start(functions, app_services, "Q-done")
     start(functions, app_services, "Q-refused", premium=OVER_LIMIT)
-    create(functions, {"quoteId": "Q-draft", "customerId": "C1", "premium": 5.0})
+    create(functions, {"quoteId": "Q-draft", "customerId": "C1", "premium": DRAFT})
     start(functions, app_services, "Q-other", customer="C2")
     run_saga(app_services)  # the draft's creation reaches the read model
 
@@ -192,9 +194,9 @@ def test_a_customers_quotes_show_each_quote_and_its_sagas_status(functions, app_
         ("Q-draft", "Created", None),  # no saga: listed after those that started one
     ]
     refused, done, draft = found["items"]
-    assert (done["premium"], done["policyId"] is not None) == (100.0, True)
+    assert (done["premium"], done["policyId"] is not None) == (ACCEPTED, True)
     assert (refused["premium"], refused["policyId"]) == (OVER_LIMIT, None)  # never created
-    assert (draft["premium"], draft["startedAt"], draft["policyId"]) == (5.0, None, None)
+    assert (draft["premium"], draft["startedAt"], draft["policyId"]) == (DRAFT, None, None)
     assert refused["startedAt"] > done["startedAt"]
 
 

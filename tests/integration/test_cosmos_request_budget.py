@@ -24,7 +24,7 @@ from domain.messages import ApproveQuote, CreateQuote
 from domain.registry import make_command
 from domain.saga import SagaStatus
 from tests.contract.view_store_contract import saga_view
-from tests.support.builders import batch
+from tests.support.builders import ACCEPTED_PREMIUM, batch
 from tests.support.cosmos_server import CosmosAccount
 
 pytestmark = pytest.mark.integration
@@ -113,7 +113,7 @@ def test_a_command_on_a_cold_worker_reads_then_appends_in_two_requests(
 ):
     quote = uuid.uuid4().hex[:12]
     CommandHandler(store, clock=lambda: AT).handle(
-        _command(CreateQuote(quoteId=quote, customerId="C1", premium=100.0), 1)
+        _command(CreateQuote(quoteId=quote, customerId="C1", premium=ACCEPTED_PREMIUM), 1)
     )
     cold = CommandHandler(store, clock=lambda: AT)  # a fresh worker: nothing cached
 
@@ -127,7 +127,9 @@ def test_a_command_on_a_cold_worker_reads_then_appends_in_two_requests(
 def test_a_command_on_a_warm_worker_only_appends_in_one_request(store, cosmos: CosmosAccount):
     quote = uuid.uuid4().hex[:12]
     handler = CommandHandler(store, clock=lambda: AT)
-    handler.handle(_command(CreateQuote(quoteId=quote, customerId="C1", premium=100.0), 1))
+    handler.handle(
+        _command(CreateQuote(quoteId=quote, customerId="C1", premium=ACCEPTED_PREMIUM), 1)
+    )
 
     with cosmos.transport.counting() as sent:
         decision = handler.handle(_command(ApproveQuote(quoteId=quote), 2))

@@ -27,7 +27,7 @@ from domain.messages import (
     UpdateCustomerPolicyCount,
 )
 from domain.registry import command_category, command_hubs, make_command
-from tests.support.builders import event
+from tests.support.builders import ACCEPTED_PREMIUM, event
 from tests.support.eventhubs_fixtures import STANDIN_HUBS, STANDIN_MAX_MESSAGE_SIZE
 from tests.support.eventhubs_standin import EventHubsStandIn
 
@@ -112,7 +112,7 @@ def one_call(run: str, thread: int, call: int) -> tuple[list[CommandEnvelope], l
     ids = {"quoteId": quote, "policyId": policy, "customerId": customer}
     messages: list[Command] = [
         *(RejectQuote(quoteId=quote, reason=f"reason {n}") for n in (1, 2, 3)),
-        CreatePolicy(**ids, premium=120.0),
+        CreatePolicy(**ids, premium=ACCEPTED_PREMIUM),
         UpdateCustomerPolicyCount(**ids),
         CancelPolicy(policyId=policy, quoteId=quote, reason="cancelled"),
         RemoveCustomerPolicy(**ids, reason="cancelled"),

@@ -29,7 +29,7 @@ from domain.messages import (
     UpdateCustomerPolicyCount,
 )
 from domain.registry import make_command
-from tests.support.builders import event
+from tests.support.builders import ACCEPTED_PREMIUM, event
 from tests.support.eventhubs_fixtures import receive_events
 from tests.support.eventhubs_standin import EventHubsStandIn
 
@@ -74,10 +74,14 @@ def test_commands_reach_the_hub_of_their_aggregate_keyed_by_its_id_with_json_and
 ) -> None:
     quote, policy, customer = unique("Q"), unique("P"), unique("C")
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    create = envelope(CreateQuote(quoteId=quote, customerId=customer, premium=120.0), quote, 1)
+    create = envelope(
+        CreateQuote(quoteId=quote, customerId=customer, premium=ACCEPTED_PREMIUM), quote, 1
+    )
     approve = envelope(ApproveQuote(quoteId=quote), quote, 2, traceparent)
     create_policy = envelope(
-        CreatePolicy(policyId=policy, quoteId=quote, customerId=customer, premium=120.0), quote, 3
+        CreatePolicy(policyId=policy, quoteId=quote, customerId=customer, premium=ACCEPTED_PREMIUM),
+        quote,
+        3,
     )
     count = envelope(
         UpdateCustomerPolicyCount(customerId=customer, policyId=policy, quoteId=quote), quote, 4

@@ -12,6 +12,7 @@ from adapters.cosmos import CosmosDeadLetterStore, CosmosEventStore, CosmosViewS
 from adapters.memory import InMemoryCommandPublisher
 from bootstrap import Adapters, Services, Settings
 from tests.functions.driver import Driver
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM
 from tests.support.world import FakeClock
 
 pytest_plugins = ["tests.support.cosmos_fixtures"]
@@ -58,13 +59,13 @@ def cosmos_app(cosmos_empty_containers):
 def test_all_three_outcomes_over_cosmos_with_every_batch_delivered_twice(cosmos_app):
     services, feed = cosmos_app
     for i in range(5):
-        services.quotes.create("C-full", 10.0, f"QF{i}")
+        services.quotes.create("C-full", ACCEPTED_PREMIUM, f"QF{i}")
         services.quotes.approve(f"QF{i}")
     feed.run_until_quiet()
     for quote_id, customer, premium in [
-        ("Q-happy", "C-1", 100.0),
-        ("Q-big", "C-1", 2_000_000.0),
-        ("Q-sixth", "C-full", 10.0),
+        ("Q-happy", "C-1", ACCEPTED_PREMIUM),
+        ("Q-big", "C-1", OVER_LIMIT_PREMIUM),
+        ("Q-sixth", "C-full", ACCEPTED_PREMIUM),
     ]:
         services.quotes.create(customer, premium, quote_id)
         services.quotes.approve(quote_id)

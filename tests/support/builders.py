@@ -1,13 +1,38 @@
-"""Builders of stored events for tests: valid envelopes with predictable ids."""
+"""Builders for tests: valid stored envelopes with predictable ids, and premiums every rule
+accepts or underwriting refuses (derived from the rules, so a new premium rule breaks only the
+tests about premiums)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from domain.messages import EventEnvelope, document_id
+from bootstrap import Settings, rules_from
+from domain import policy
+from domain.messages import CreatePolicy, EventEnvelope, PolicyCreationFailed, document_id
+from domain.registry import POLICY
 
 AT = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+
+# The deployed default (bootstrap's UNDERWRITING_PREMIUM_LIMIT); the domain's default agrees
+# (tests/unit/test_money.py), so unit tests over the domain's rules see the same limit.
+UNDERWRITING_LIMIT = rules_from(Settings({})).of(POLICY).premium_limit
+ACCEPTED_PREMIUM = Decimal("100.00")  # a premium every rule accepts
+OVER_LIMIT_PREMIUM = (UNDERWRITING_LIMIT * Decimal("2.5")).quantize(Decimal("0.01"))
+
+
+def accepted_premium(n: int = 0) -> Decimal:
+    """The `n`th of distinct premiums every rule accepts (for quotes that must differ)."""
+    return ACCEPTED_PREMIUM + n
+
+
+def underwriting_refusal(premium: Decimal = OVER_LIMIT_PREMIUM) -> str:
+    """The reason underwriting gives for `premium` (as the domain words it)."""
+    command = CreatePolicy(policyId="P", quoteId="Q", customerId="C", premium=premium)
+    [refused] = policy.decide(None, command, policy.UnderwritingRules(UNDERWRITING_LIMIT))
+    assert isinstance(refused, PolicyCreationFailed), f"{premium} is within the limit"
+    return refused.reason
 
 
 def event(

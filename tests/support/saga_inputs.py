@@ -15,6 +15,7 @@ from domain.messages import (
     QuoteRejected,
 )
 from domain.saga import SagaInput, policy_id_for
+from tests.support.builders import ACCEPTED_PREMIUM
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TRACE = "00-trace-01"
@@ -30,9 +31,13 @@ def saga_input(payload: DomainEvent, input_id: str, minutes: float = 0) -> SagaI
     return SagaInput(input_id, at(minutes), "Q1", payload, TRACE)
 
 
-approved = saga_input(QuoteApproved(quoteId="Q1", customerId="C1", premium=100), "e-approved")
+approved = saga_input(
+    QuoteApproved(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "e-approved"
+)
 policy_created = saga_input(
-    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=100), "e-policy", 1
+    PolicyCreated(policyId=POLICY, quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM),
+    "e-policy",
+    1,
 )
 policy_failed = saga_input(
     PolicyCreationFailed(policyId=POLICY, quoteId="Q1", customerId="C1", reason="too big"),

@@ -1,5 +1,7 @@
 """The quote, policy and customer deciders, given/when/then."""
 
+from decimal import Decimal
+
 import pytest
 
 from domain import customer, policy, quote
@@ -23,6 +25,7 @@ from domain.messages import (
     UpdateCustomerPolicyCount,
 )
 from domain.policy import UnderwritingRules
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.unit.spec import DeciderSpec
 
 pytestmark = pytest.mark.unit
@@ -31,22 +34,26 @@ quotes = DeciderSpec(quote.initial_state, quote.decide, quote.evolve)
 policies = DeciderSpec(policy.initial_state, policy.decide, policy.evolve)
 customers = DeciderSpec(customer.initial_state, customer.decide, customer.evolve)
 
-created = QuoteCreated(quoteId="Q1", customerId="C1", premium=100.0)
-approved = QuoteApproved(quoteId="Q1", customerId="C1", premium=100.0)
+created = QuoteCreated(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+approved = QuoteApproved(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
 rejected = QuoteRejected(quoteId="Q1", reason="underwriting")
 
 
 def test_creating_a_quote_records_its_customer_and_premium():
-    quotes.given().when(CreateQuote(quoteId="Q1", customerId="C1", premium=100)).then(created)
+    quotes.given().when(CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)).then(
+        created
+    )
 
 
 def test_creating_the_same_quote_again_changes_nothing():
-    quotes.given(created).when(CreateQuote(quoteId="Q1", customerId="C1", premium=100)).then()
+    quotes.given(created).when(
+        CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+    ).then()
 
 
 def test_creating_a_quote_id_again_with_other_terms_is_a_conflict():
     quotes.given(created).when(
-        CreateQuote(quoteId="Q1", customerId="C1", premium=999)
+        CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM + 1)
     ).then_refused("conflict")
 
 
@@ -89,8 +96,10 @@ def test_a_rejected_quote_remembers_why():
     assert (state.status, state.rejectionReason) == ("Rejected", "underwriting")
 
 
-create_policy = CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=100.0)
-policy_created = PolicyCreated(policyId="P1", quoteId="Q1", customerId="C1", premium=100.0)
+create_policy = CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+policy_created = PolicyCreated(
+    policyId="P1", quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM
+)
 cancel = CancelPolicy(policyId="P1", quoteId="Q1", reason="compensation")
 cancelled = PolicyCancelled(policyId="P1", quoteId="Q1", reason="compensation")
 
@@ -99,26 +108,29 @@ def test_underwriting_creates_a_policy_within_the_limit():
     policies.given().when(create_policy).then(policy_created)
 
 
+LIMIT, HALF = UnderwritingRules().premium_limit, ACCEPTED_PREMIUM / 2
+
+
 def test_underwriting_refuses_a_premium_above_the_limit():
-    big = create_policy.model_copy(update={"premium": 1_000_000.01})
+    big = create_policy.model_copy(update={"premium": LIMIT + Decimal("0.01")})
     [failed] = policies.given().when(big).events or []
     assert isinstance(failed, PolicyCreationFailed)
     assert "exceeds the underwriting limit" in failed.reason
 
 
 def test_the_underwriting_limit_is_a_parameter():
-    policies.given().when(create_policy, rules=UnderwritingRules(premium_limit=50)).then(
+    policies.given().when(create_policy, rules=UnderwritingRules(premium_limit=HALF)).then(
         PolicyCreationFailed(
             policyId="P1",
             quoteId="Q1",
             customerId="C1",
-            reason="premium 100.00 exceeds the underwriting limit of 50.00",
+            reason=f"premium {ACCEPTED_PREMIUM:,.2f} exceeds the underwriting limit of {HALF:,.2f}",
         )
     )
 
 
 def test_a_premium_exactly_at_the_limit_is_accepted():
-    at_limit = create_policy.model_copy(update={"premium": 1_000_000.0})
+    at_limit = create_policy.model_copy(update={"premium": LIMIT})
     [event] = policies.given().when(at_limit).events or []
     assert isinstance(event, PolicyCreated)
 
@@ -145,13 +157,13 @@ def test_cancelling_a_cancelled_or_refused_policy_changes_nothing():
 def test_a_policy_remembers_its_customer_and_premium_or_its_refusal_and_its_cancellation():
     refused = PolicyCreationFailed(policyId="P1", quoteId="Q1", customerId="C1", reason="r")
     assert policies.given(policy_created).state == policy.Policy(
-        policyId="P1", quoteId="Q1", status="Active", customerId="C1", premium=100.0
+        policyId="P1", quoteId="Q1", status="Active", customerId="C1", premium=ACCEPTED_PREMIUM
     )
     assert policies.given(refused).state == policy.Policy(
         policyId="P1", quoteId="Q1", status="Refused", customerId="C1"
     )
     assert policies.given(policy_created, cancelled).state == policy.Policy(
-        policyId="P1", quoteId="Q1", status="Cancelled", customerId="C1", premium=100.0
+        policyId="P1", quoteId="Q1", status="Cancelled", customerId="C1", premium=ACCEPTED_PREMIUM
     )
 
 

@@ -14,6 +14,7 @@ from application.ports import TransientFailure
 from domain.errors import Unprocessable
 from domain.messages import ApproveQuote, CreateQuote
 from domain.registry import make_command
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -31,7 +32,9 @@ def command(payload, command_id: str, quote_id: str) -> str:
 
 def create(quote_id: str) -> str:
     return command(
-        CreateQuote(quoteId=quote_id, customerId="C1", premium=100), f"c-{quote_id}", quote_id
+        CreateQuote(quoteId=quote_id, customerId="C1", premium=ACCEPTED_PREMIUM),
+        f"c-{quote_id}",
+        quote_id,
     )
 
 
@@ -107,7 +110,7 @@ def test_a_transient_failure_logs_a_warning_and_a_final_park_an_error_with_the_i
 
 def approved_documents(world: World, *quote_ids: str) -> list[dict]:
     for quote_id in quote_ids:
-        world.quotes.create("C1", 100.0, quote_id)
+        world.quotes.create("C1", ACCEPTED_PREMIUM, quote_id)
         world.quotes.approve(quote_id)
     return [e.to_document() for _, e in world.store.read_all() if e.eventType == "QuoteApproved"]
 

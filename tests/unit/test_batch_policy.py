@@ -26,6 +26,7 @@ from domain.errors import Unprocessable
 from domain.messages import ApproveQuote, CreateQuote
 from domain.registry import make_command
 from domain.saga import SagaRules
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import FakeClock
 from triggers.retries import is_final_attempt
 
@@ -104,7 +105,7 @@ def test_the_inbox_processes_retries_or_parks_by_error_kind_attempt_and_position
     inbox = CommandInbox(CommandHandler(store, clock), letters, clock, "quote-commands")
     bodies = [
         make_command(
-            CreateQuote(quoteId=f"Q{i}", customerId="C1", premium=100),
+            CreateQuote(quoteId=f"Q{i}", customerId="C1", premium=ACCEPTED_PREMIUM),
             command_id=f"create-Q{i}",
             correlation_id=f"Q{i}",
             causation_id="test",
@@ -135,7 +136,7 @@ def approvals(clock: FakeClock) -> list[dict]:
     handler = CommandHandler(store, clock)
     for i in range(4):
         for command in (
-            CreateQuote(quoteId=f"Q{i}", customerId="C1", premium=100),
+            CreateQuote(quoteId=f"Q{i}", customerId="C1", premium=ACCEPTED_PREMIUM),
             ApproveQuote(quoteId=f"Q{i}"),
         ):
             handler.handle(

@@ -37,7 +37,7 @@ def test_a_version_1_quote_created_is_upcast_to_the_current_model():
 
 def test_events_are_written_at_their_current_schema_version():
     name, version, data = codec.encode(QuoteCreated(quoteId="Q1", customerId="C1", premium=1))
-    assert (name, version) == ("QuoteCreated", 2)
+    assert (name, version) == ("QuoteCreated", 3)
     assert codec.decode(stored(name, version, data)) == QuoteCreated(
         quoteId="Q1", customerId="C1", premium=1
     )
@@ -50,7 +50,7 @@ def test_an_unknown_event_type_is_refused_by_name():
 
 def test_a_schema_version_newer_than_the_code_is_refused():
     with pytest.raises(codec.UnknownEventType, match="newer"):
-        codec.decode(stored("QuoteApproved", 2, {}))
+        codec.decode(stored("QuoteApproved", 3, {}))
 
 
 def test_every_upcaster_chain_reaches_the_current_version():

@@ -9,6 +9,7 @@ from application.ports import ConcurrencyConflict, Outcome
 from domain.errors import DomainError, Unprocessable
 from domain.messages import ApproveQuote, CreateQuote, RejectQuote
 from domain.registry import CUSTOMER, make_command
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import FakeClock
 
 pytestmark = pytest.mark.unit
@@ -39,7 +40,7 @@ def command(payload, command_id: str):
     )
 
 
-create = command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "create-1")
+create = command(CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "create-1")
 approve = command(ApproveQuote(quoteId="Q1"), "approve-1")
 reject = command(RejectQuote(quoteId="Q1", reason="test"), "reject-1")
 
@@ -150,7 +151,9 @@ def test_a_cached_state_ahead_of_the_store_is_replaced_by_a_full_read():
     store._receipts.clear()
     assert (
         handler.handle(
-            command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "create-2")
+            command(
+                CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "create-2"
+            )
         ).outcome
         is Outcome.APPENDED
     )
@@ -191,7 +194,9 @@ def test_contention_is_tried_eight_times_before_it_is_given_up():
 def test_a_command_that_changes_nothing_is_decided_unchanged_at_the_current_version():
     handler = CommandHandler(InMemoryEventStore(), FakeClock())
     handler.handle(create)
-    again = handler.handle(command(CreateQuote(quoteId="Q1", customerId="C1", premium=100), "c2"))
+    again = handler.handle(
+        command(CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "c2")
+    )
     assert (again.outcome, again.version, again.events) == (Outcome.UNCHANGED, 1, ())
     assert again.state.status == "Created"
 
@@ -229,9 +234,15 @@ def test_the_state_cache_keeps_the_most_recently_used_streams_up_to_its_size():
     handler = CommandHandler(store, FakeClock())
     handler.runner = DecisionRunner(store, FakeClock(), cache_size=2)
     for quote_id in ("QA", "QB"):
-        handler.handle(command(CreateQuote(quoteId=quote_id, customerId="C1", premium=1), quote_id))
+        handler.handle(
+            command(
+                CreateQuote(quoteId=quote_id, customerId="C1", premium=ACCEPTED_PREMIUM), quote_id
+            )
+        )
     handler.handle(command(ApproveQuote(quoteId="QA"), "approve-QA"))  # QA used last: kept
-    handler.handle(command(CreateQuote(quoteId="QC", customerId="C1", premium=1), "QC"))
+    handler.handle(
+        command(CreateQuote(quoteId="QC", customerId="C1", premium=ACCEPTED_PREMIUM), "QC")
+    )
     reads = store.reads
     for quote_id in ("QA", "QC"):  # cached: decided without a read
         handler.handle(command(RejectQuote(quoteId=quote_id, reason="r"), f"reject-{quote_id}"))

@@ -7,7 +7,7 @@ from adapters.sqlite_log import SqliteHubLog, SqliteLogCommandPublisher, partiti
 from bootstrap import DEFAULTS
 from domain.messages import CreatePolicy
 from domain.registry import command_hubs, make_command
-from tests.support.builders import event
+from tests.support.builders import ACCEPTED_PREMIUM, event
 
 pytestmark = pytest.mark.unit
 
@@ -22,7 +22,9 @@ def log(tmp_path):
 
 
 def command(policy_id, n=1):
-    body = CreatePolicy(policyId=policy_id, quoteId=f"Q{n}", customerId="C1", premium=10.0 + n)
+    body = CreatePolicy(
+        policyId=policy_id, quoteId=f"Q{n}", customerId="C1", premium=ACCEPTED_PREMIUM + n
+    )
     return make_command(
         body,
         command_id=f"cmd-{policy_id}-{n}",

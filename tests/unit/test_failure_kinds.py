@@ -22,6 +22,7 @@ from domain.messages import (
 )
 from domain.registry import make_command, read_command
 from domain.saga_events import SagaState, SagaStatus, StepTimedOut
+from tests.support.builders import ACCEPTED_PREMIUM
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +70,7 @@ def test_a_domain_refusal_is_a_kind_of_unprocessable():
         (stored("QuoteApproved", {"quoteId": "Q1"}), "QuoteApproved e1"),  # missing fields
         (stored("QuoteCreated", {"quote": "Q1"}), "QuoteCreated v1 lacks 'customer'"),
         (stored("QuoteExploded", {}), "unknown event type 'QuoteExploded'"),
-        (stored("QuoteApproved", {}, version=2), "QuoteApproved v2 is newer than this code (v1)"),
+        (stored("QuoteApproved", {}, version=3), "QuoteApproved v3 is newer than this code (v2)"),
     ],
 )
 def test_a_stored_event_that_cannot_be_decoded_is_unprocessable(event, words):
@@ -117,7 +118,7 @@ def test_a_body_that_is_no_command_envelope_is_unprocessable():
 
 
 def test_an_approval_or_rejection_before_the_quote_was_created_is_an_inconsistent_stream():
-    approved = QuoteApproved(quoteId="Q1", customerId="C1", premium=1)
+    approved = QuoteApproved(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
     rejected = QuoteRejected(quoteId="Q1", reason="r")
     for event in (approved, rejected):
         with pytest.raises(InconsistentStream, match="quote Q1 has events before its Quote"):

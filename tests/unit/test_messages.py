@@ -16,6 +16,7 @@ from domain.messages import CreatePolicy, CreateQuote, EventEnvelope
 from domain.policy import UnderwritingRules
 from domain.registry import POLICY, command_category, make_command, split_stream_id
 from domain.saga_events import SagaStarted, SagaStatus
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import FakeClock
 
 pytestmark = pytest.mark.unit
@@ -24,7 +25,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_an_infinite_premium_is_refused_as_not_finite():
-    with pytest.raises(ValidationError, match=r"Value error, must be a finite number \["):
+    with pytest.raises(ValidationError, match=r"Input should be a finite number \["):
         CreateQuote(quoteId="Q1", customerId="C1", premium=math.inf)
 
 
@@ -39,10 +40,11 @@ def test_unknown_stream_ids_and_command_types_are_named_in_the_error():
 def test_a_stored_saga_event_holds_json_not_python_objects():
     started = SagaStarted(quoteId="Q1", triggerId="t", triggerType="QuoteApproved",
                           status=SagaStatus.RUNNING, step="CreatePolicy", deadline=T0,
-                          customerId="C1", premium=1.0, policyId="P1")  # fmt: skip
+                          customerId="C1", premium=ACCEPTED_PREMIUM,
+                          policyId="P1")  # fmt: skip
     name, version, data = codec.encode(started)
-    assert (name, version, data["deadline"], data["status"]) == (
-        "SagaStarted", 1, "2026-01-01T00:00:00Z", "Running",
+    assert (name, version, data["deadline"], data["status"], data["premium"]) == (
+        "SagaStarted", 2, "2026-01-01T00:00:00Z", "Running", str(ACCEPTED_PREMIUM),
     )  # fmt: skip
 
 
@@ -66,9 +68,12 @@ def test_a_batch_breaking_the_stream_rules_is_refused_with_the_rule_it_breaks():
 
 def test_the_underwriting_rules_of_a_deployment_reach_the_policy():
     handler = CommandHandler(
-        InMemoryEventStore(), FakeClock(), Rules().with_rules(POLICY, UnderwritingRules(50))
+        InMemoryEventStore(),
+        FakeClock(),
+        Rules().with_rules(POLICY, UnderwritingRules(ACCEPTED_PREMIUM / 2)),
     )
-    create = make_command(CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1", premium=99),
+    create = make_command(CreatePolicy(policyId="P1", quoteId="Q1", customerId="C1",
+                                       premium=ACCEPTED_PREMIUM),
                           command_id="c1", correlation_id="Q1", causation_id="t",
                           issued_at=T0)  # fmt: skip
     [event] = handler.handle(create).events

@@ -18,6 +18,7 @@ from application.replay import DeadLetterDesk
 from domain.customer import CustomerRules
 from domain.errors import InconsistentStream, Unprocessable
 from domain.registry import CUSTOMER
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -26,7 +27,7 @@ TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def approved(world: World, quote_id: str, traceparent: str | None = None) -> dict:
-    world.quotes.create("C1", 100.0, quote_id)
+    world.quotes.create("C1", ACCEPTED_PREMIUM, quote_id)
     world.quotes.approve(quote_id, traceparent)
     return next(
         e.to_document()
@@ -62,7 +63,7 @@ def test_a_parked_document_is_logged_with_its_ids_and_known_by_raw_bytes_without
 
 def test_a_compensation_logs_every_command_it_issues(caplog):
     world = World(rules=Rules().with_rules(CUSTOMER, CustomerRules(max_active_policies=0)))
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
     with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
         world.pump(random.Random(1), redeliver=0.0)

@@ -15,6 +15,7 @@ from domain import saga
 from domain.messages import CreateQuote
 from domain.quote import QuoteStatus
 from domain.saga import SagaStatus
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.unit
 
 def test_a_quote_not_yet_projected_is_shown_from_its_stream_without_saga_or_timeline():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     assert world.quotes.view("Q1") == ShownQuote(
-        quote=QuoteSummary(quoteId="Q1", policyId=None, customerId="C1", premium=100.0,
+        quote=QuoteSummary(quoteId="Q1", policyId=None, customerId="C1", premium=ACCEPTED_PREMIUM,
                            status=QuoteStatus.CREATED, rejectionReason=None),
         saga=None,
         timeline=(),
@@ -33,7 +34,7 @@ def test_a_quote_not_yet_projected_is_shown_from_its_stream_without_saga_or_time
 
 def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_the_real_one():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     pending = world.quotes.approve("Q1")
     assert pending.saga == SagaProgress(status=SagaStatus.RUNNING, step="CreatePolicy")
     assert pending.projected is False
@@ -48,7 +49,7 @@ def test_an_approved_quote_shows_the_saga_it_starts_until_the_projection_shows_t
 
 def test_a_requests_command_id_never_changes_so_a_retry_on_another_version_is_a_repeat():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     [created] = world.store.read_stream("quote-Q1")
     assert created.causationId == "8bad052e-066d-584c-8994-e421aec5ba95"
 
@@ -78,7 +79,7 @@ class CountingStore:
 
 def test_a_saga_step_uses_the_deployments_timeout_and_reads_its_stream_once():
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
     store = CountingStore(world.store)
     step = SagaStep(DecisionRunner(store, world.clock), saga.SagaRules(timedelta(seconds=30)))

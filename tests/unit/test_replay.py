@@ -9,6 +9,7 @@ from application.ports import TransientFailure
 from application.replay import DeadLetterDesk, ReplayRefused
 from domain.messages import RejectQuote
 from domain.registry import make_command
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -31,7 +32,7 @@ def desk_of(world: World) -> DeadLetterDesk:
 
 def parked_approval(world: World) -> tuple[SwitchablePublisher, str]:
     """Q1 approved, its QuoteApproved parked after the publish failed on the last attempt."""
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
     publisher = SwitchablePublisher(world.publisher)
     publisher.error = TransientFailure("hub unavailable")

@@ -9,6 +9,7 @@ import pytest
 from domain import saga
 from domain.messages import QuoteCreated
 from domain.saga import SagaInput, SagaStatus, policy_id_for, timeout_input
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.saga_inputs import (
     POLICY,
     T0,
@@ -46,7 +47,7 @@ def test_an_approved_quote_starts_the_saga_by_asking_for_a_policy():
     assert commands(events) == ["CreatePolicy"]
     assert (state.status, state.step) == (SagaStatus.RUNNING, "CreatePolicy")
     assert (state.quoteId, state.customerId, state.premium, state.policyId) == (
-        "Q1", "C1", 100, POLICY,
+        "Q1", "C1", ACCEPTED_PREMIUM, POLICY,
     )  # fmt: skip
     assert state.deadline == T0 + timedelta(minutes=5)
     [command] = events[0].commands
@@ -103,7 +104,9 @@ def test_a_second_approval_event_does_not_restart_the_saga():
 
 
 def test_events_that_do_not_concern_the_saga_change_nothing():
-    created = inp(QuoteCreated(quoteId="Q1", customerId="C1", premium=100), "e-created")
+    created = inp(
+        QuoteCreated(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "e-created"
+    )
     assert run(created) == (saga.initial_state, [])
     state, _ = run(approved)
     assert saga.decide(state, quote_rejected) == []  # a rejection it did not ask for

@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -15,6 +16,7 @@ from domain.errors import DomainError
 from domain.policy import PolicyStatus
 from domain.registry import POLICY
 from domain.saga import SagaCancelled, policy_id_for
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, accepted_premium
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -23,7 +25,9 @@ TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 WHY = "cancelled by ops: customer withdrew"
 
 
-def approved(world: World, quote_id: str, customer_id: str = "C1", premium: float = 100.0):
+def approved(
+    world: World, quote_id: str, customer_id: str = "C1", premium: Decimal = ACCEPTED_PREMIUM
+):
     world.quotes.create(customer_id, premium, quote_id)
     world.quotes.approve(quote_id)
 
@@ -140,9 +144,9 @@ def test_every_saga_ends_as_it_must_wherever_the_cancellation_lands():
         for cancel_before in range(0, 300, 15):  # a run is 200-300 deliveries
             world, rng = CancellingWorld(cancel_before=cancel_before), random.Random(seed)
             approved(world, "Q-happy")
-            approved(world, "Q-big", premium=2_000_000.0)
+            approved(world, "Q-big", premium=OVER_LIMIT_PREMIUM)
             for i in range(6):
-                approved(world, f"Q-full-{i}", "C-full", 10.0 + i)
+                approved(world, f"Q-full-{i}", "C-full", accepted_premium(i))
             world.pump(rng, redeliver=1.0)
             world.check_invariants()
             for quote_id in QUOTES:

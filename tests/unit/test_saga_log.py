@@ -6,17 +6,17 @@ from __future__ import annotations
 import logging
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
 from application.saga_log import log_transitions
 from application.saga_step import SagaOutcome
 from domain import saga
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, underwriting_refusal
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
-
-OVER_LIMIT = 2_500_000.0  # above the default underwriting limit of 1,000,000
 
 
 def saga_lines(caplog, level=logging.INFO) -> list[logging.LogRecord]:
@@ -27,7 +27,7 @@ def saga_lines(caplog, level=logging.INFO) -> list[logging.LogRecord]:
     ]
 
 
-def run(world: World, caplog, premium: float, quote_id: str = "Q1") -> list[logging.LogRecord]:
+def run(world: World, caplog, premium: Decimal, quote_id: str = "Q1") -> list[logging.LogRecord]:
     world.quotes.create("C1", premium, quote_id)
     world.quotes.approve(quote_id)
     with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
@@ -36,7 +36,7 @@ def run(world: World, caplog, premium: float, quote_id: str = "Q1") -> list[logg
 
 
 def test_a_saga_that_completes_logs_its_three_transitions_in_order(caplog):
-    records = run(World(), caplog, 100.0)
+    records = run(World(), caplog, ACCEPTED_PREMIUM)
     assert [r.getMessage().split(" eventId=")[0] for r in records] == [
         "saga new -> Running at CreatePolicy on QuoteApproved correlationId=Q1",
         "saga Running -> Running at UpdateCustomerPolicyCount on PolicyCreated correlationId=Q1",
@@ -50,8 +50,8 @@ def test_a_saga_that_completes_logs_its_three_transitions_in_order(caplog):
 
 
 def test_a_compensation_is_logged_with_its_reason_in_the_text_and_as_a_field(caplog):
-    records = run(World(), caplog, OVER_LIMIT)
-    reason = "premium 2,500,000.00 exceeds the underwriting limit of 1,000,000.00"
+    records = run(World(), caplog, OVER_LIMIT_PREMIUM)
+    reason = underwriting_refusal()
     texts = [r.getMessage().split(" correlationId=")[0] for r in records]
     assert texts[1:] == [
         f"saga Running -> Compensating at RejectQuote on PolicyCreationFailed: {reason}",
@@ -62,7 +62,7 @@ def test_a_compensation_is_logged_with_its_reason_in_the_text_and_as_a_field(cap
 
 def test_a_redelivered_event_is_logged_as_a_redelivery_not_as_a_second_transition(caplog):
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
     [approved] = [e.to_document() for _, e in world.store.read_all()
                   if e.eventType == "QuoteApproved"]  # fmt: skip
@@ -78,7 +78,7 @@ def test_a_redelivered_event_is_logged_as_a_redelivery_not_as_a_second_transitio
 
 def test_an_event_the_saga_ignores_is_logged_only_at_debug(caplog):
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     [created] = [e.to_document() for _, e in world.store.read_all()]
     with caplog.at_level(logging.DEBUG, logger="quoting.orchestrator"):
         world.orchestrator.process_documents([created])
@@ -89,7 +89,7 @@ def test_an_event_the_saga_ignores_is_logged_only_at_debug(caplog):
 
 def test_a_time_out_is_a_warning_naming_the_step_and_its_deadline(caplog):
     world = World()
-    world.quotes.create("C1", 100.0, "Q1")
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
     world.orchestrator.process_documents([e.to_document() for _, e in world.store.read_all()])
     world.publisher.drain()  # CreatePolicy is lost
@@ -105,7 +105,7 @@ def test_a_time_out_is_a_warning_naming_the_step_and_its_deadline(caplog):
 
 def test_several_events_of_one_input_are_chained_each_from_the_status_before_it(caplog):
     world = World()
-    run(world, caplog, 100.0)
+    run(world, caplog, ACCEPTED_PREMIUM)
     events = tuple(world.store.read_stream("saga-Q1"))
     outcome = SagaOutcome(saga.initial_state, len(events), (), events, saga.initial_state)
     logger = logging.getLogger("quoting.test")

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from domain.registry import CUSTOMER
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, accepted_premium
 from tests.support.world import World
 
 pytestmark = pytest.mark.unit
@@ -16,12 +17,12 @@ SEEDS = range(12)
 def start_sagas(world: World) -> dict[str, str]:
     """Quotes and the outcome each must reach; C-full asks for one policy over its limit."""
     expected = {}
-    world.quotes.create("C-happy", 100.0, "Q-happy")
+    world.quotes.create("C-happy", ACCEPTED_PREMIUM, "Q-happy")
     expected["Q-happy"] = "Completed"
-    world.quotes.create("C-big", 2_000_000.0, "Q-big")
+    world.quotes.create("C-big", OVER_LIMIT_PREMIUM, "Q-big")
     expected["Q-big"] = "Compensated"
     for i in range(6):
-        world.quotes.create("C-full", 10.0 + i, f"Q-full-{i}")
+        world.quotes.create("C-full", accepted_premium(i), f"Q-full-{i}")
     for quote_id in ["Q-happy", "Q-big", *(f"Q-full-{i}" for i in range(6))]:
         world.quotes.approve(quote_id)
     return expected

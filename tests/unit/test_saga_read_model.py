@@ -14,6 +14,7 @@ from application.sagas import InvalidQuery, decode_continuation, encode_continua
 from application.views import apply_event, apply_saga, empty_view, matches, utc_text
 from domain import messages as m
 from domain.saga_events import SagaStarted, SagaState, SagaStatus
+from tests.support.builders import ACCEPTED_PREMIUM
 from tests.unit.test_views import T0, envelope, stored
 
 pytestmark = pytest.mark.unit
@@ -78,10 +79,11 @@ def test_applying_the_same_saga_state_twice_changes_nothing():
 
 
 def test_the_customer_is_recorded_from_the_quote_or_the_saga_whichever_comes_first():
-    created = m.QuoteCreated(quoteId="Q1", customerId="C1", premium=10.0)
-    approved = m.QuoteApproved(quoteId="Q1", customerId="C1", premium=10.0)
+    created = m.QuoteCreated(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+    approved = m.QuoteApproved(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
     started = SagaStarted(quoteId="Q1", triggerId="t", triggerType="QuoteApproved",
-                          status=SagaStatus.RUNNING, customerId="C2", premium=1.0,
+                          status=SagaStatus.RUNNING, customerId="C2",
+                          premium=ACCEPTED_PREMIUM,
                           policyId="P1")  # fmt: skip
     for event, event_type in ((created, "QuoteCreated"), (approved, "QuoteApproved")):
         env = envelope("quote-Q1", 1, event_type, event.model_dump())

@@ -11,6 +11,7 @@ from application.read_model import QuoteView
 from application.views import apply_event, apply_saga, empty_view, is_due
 from domain import messages as m
 from domain.saga_events import SagaState, SagaStatus
+from tests.support.builders import ACCEPTED_PREMIUM
 
 pytestmark = pytest.mark.unit
 
@@ -26,8 +27,8 @@ def envelope(stream: str, sequence: int, event_type: str, data: dict) -> m.Event
     )  # fmt: skip
 
 
-created = m.QuoteCreated(quoteId="Q1", customerId="C1", premium=10.0)
-approved = m.QuoteApproved(quoteId="Q1", customerId="C1", premium=10.0)
+created = m.QuoteCreated(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+approved = m.QuoteApproved(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
 rejected = m.QuoteRejected(quoteId="Q1", reason="no")
 CREATED = (envelope("quote-Q1", 1, "QuoteCreated", created.model_dump()), created)
 APPROVED = (envelope("quote-Q1", 2, "QuoteApproved", approved.model_dump()), approved)
@@ -54,7 +55,7 @@ def test_a_new_view_is_a_quote_view_with_nothing_in_it():
 
 def test_a_created_quote_shows_its_terms_status_and_no_policy_yet():
     assert stored(fold(CREATED))["quote"] == {
-        "quoteId": "Q1", "policyId": None, "customerId": "C1", "premium": 10.0,
+        "quoteId": "Q1", "policyId": None, "customerId": "C1", "premium": str(ACCEPTED_PREMIUM),
         "status": "Created",
     }  # fmt: skip
 
