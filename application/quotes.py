@@ -18,9 +18,9 @@ from application.read_model import ListedView, QuoteSummary, SagaProgress, Timel
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import InconsistentStream, Unprocessable
-from domain.messages import ApproveQuote, Command, CommandEnvelope, CreateQuote, Premium
+from domain.messages import ApproveQuote, CommandEnvelope, CreateQuote, Premium
 from domain.quote import Quote, QuoteStatus
-from domain.registry import CUSTOMER, QUOTE, command_name, make_command
+from domain.registry import CUSTOMER, QUOTE, Command, command_name, make_command
 from domain.saga import SagaStatus, Step
 
 REQUEST_NAMESPACE = uuid.UUID("5d9e2b7c-1f3a-4e6d-8c2b-9a7f0e4d3c21")

@@ -20,7 +20,7 @@ from domain.errors import Unprocessable
 from domain.money import as_text, from_float
 
 Data = dict[str, Any]
-StoredEvent = m.DomainEvent | saga.SagaEvent
+StoredEvent = registry.DomainEvent | saga.SagaEvent
 
 # The aggregates' events come from the registry; the saga's are listed here.
 EVENT_TYPES: dict[str, tuple[type[m.Message], int]] = {

@@ -79,7 +79,6 @@ class RemoveCustomerPolicy(Message):
 QuoteCommand = CreateQuote | ApproveQuote | RejectQuote
 PolicyCommand = CreatePolicy | CancelPolicy
 CustomerCommand = UpdateCustomerPolicyCount | RemoveCustomerPolicy
-Command = QuoteCommand | PolicyCommand | CustomerCommand
 
 # --- events (past tense) ---------------------------------------------------------------------
 
@@ -145,7 +144,6 @@ class CustomerPolicyRemoved(Message):
 QuoteEvent = QuoteCreated | QuoteApproved | QuoteRejected
 PolicyEvent = PolicyCreated | PolicyCreationFailed | PolicyCancelled
 CustomerEvent = CustomerPolicyCountUpdated | CustomerPolicyCountUpdateFailed | CustomerPolicyRemoved
-DomainEvent = QuoteEvent | PolicyEvent | CustomerEvent
 
 # --- envelopes -------------------------------------------------------------------------------
 

@@ -19,6 +19,12 @@ from domain.aggregate import Aggregate, AnyAggregate, SettingGetter, no_rules, w
 from domain.errors import Unprocessable
 from domain.messages import CommandEnvelope, Message, StreamCategory
 
+# Every registered aggregate's commands and events, as types: the saga's inputs are typed by
+# DomainEvent, so mypy holds the saga to each event a new aggregate adds (domain/saga.py ends
+# its match in assert_never); tests/unit/test_registry.py holds both to AGGREGATES.
+Command = m.QuoteCommand | m.PolicyCommand | m.CustomerCommand
+DomainEvent = m.QuoteEvent | m.PolicyEvent | m.CustomerEvent
+
 QUOTE: Aggregate[quote.Quote | None, m.QuoteCommand, m.QuoteEvent, None] = Aggregate(
     category="quote",
     target_field="quoteId",

@@ -10,11 +10,10 @@ from domain import codec
 from domain.errors import InconsistentStream
 from domain.messages import (
     CancelPolicy,
-    Command,
     CommandEnvelope,
     RejectQuote,
 )
-from domain.registry import command_name, make_command
+from domain.registry import Command, command_name, make_command
 from domain.saga_events import (
     INPUT_NAMES,
     SAGA_NAMESPACE,

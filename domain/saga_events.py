@@ -10,7 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from domain.messages import CommandEnvelope, DomainEvent, Message, Premium
+from domain.messages import CommandEnvelope, Message, Premium
+from domain.registry import DomainEvent
 
 SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import assert_never
 
 from domain.errors import DomainError, InconsistentStream
-from domain.messages import Command, RemoveCustomerPolicy
+from domain.messages import RemoveCustomerPolicy
+from domain.registry import Command
 from domain.saga_builder import StepBuilder, started
 from domain.saga_events import (
     TERMINAL,

@@ -18,7 +18,6 @@ from adapters.eventhubs import EventHubsCommandPublisher, create_eventhubs_publi
 from bootstrap import DEFAULTS
 from domain.messages import (
     CancelPolicy,
-    Command,
     CommandEnvelope,
     CreatePolicy,
     EventEnvelope,
@@ -26,7 +25,7 @@ from domain.messages import (
     RemoveCustomerPolicy,
     UpdateCustomerPolicyCount,
 )
-from domain.registry import command_category, command_hubs, make_command
+from domain.registry import Command, command_category, command_hubs, make_command
 from tests.support.builders import ACCEPTED_PREMIUM, event
 from tests.support.eventhubs_fixtures import STANDIN_HUBS, STANDIN_MAX_MESSAGE_SIZE
 from tests.support.eventhubs_standin import EventHubsStandIn

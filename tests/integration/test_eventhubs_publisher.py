@@ -21,14 +21,13 @@ from adapters.eventhubs import (
 from application.ports import TransientFailure
 from domain.messages import (
     ApproveQuote,
-    Command,
     CommandEnvelope,
     CreatePolicy,
     CreateQuote,
     RejectQuote,
     UpdateCustomerPolicyCount,
 )
-from domain.registry import make_command
+from domain.registry import Command, make_command
 from tests.support.builders import ACCEPTED_PREMIUM, event
 from tests.support.eventhubs_fixtures import receive_events
 from tests.support.eventhubs_standin import EventHubsStandIn

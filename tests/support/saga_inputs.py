@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from domain.messages import (
     CustomerPolicyCountUpdated,
     CustomerPolicyCountUpdateFailed,
-    DomainEvent,
     PolicyCreated,
     PolicyCreationFailed,
     QuoteApproved,
     QuoteRejected,
 )
+from domain.registry import DomainEvent
 from domain.saga import SagaInput, policy_id_for
 from tests.support.builders import ACCEPTED_PREMIUM
 

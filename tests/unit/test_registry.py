@@ -3,6 +3,8 @@ before it; rules come from each aggregate's own settings; routing refuses what i
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from adapters.memory import InMemoryEventStore
@@ -135,3 +137,12 @@ def test_state_of_reads_the_aggregate_it_is_given():
     assert quote is not None
     assert quote.status == "Approved"
     assert handler.state_of(CUSTOMER, "Q1") is None  # another stream: customer-Q1
+
+
+def test_the_command_and_domain_event_types_are_exactly_the_registered_ones():
+    # The saga is typed by DomainEvent: an event registered but left out of the union would
+    # pass mypy and reach the saga's assert_never at run time.
+    commands = {cls for a in registry.AGGREGATES for cls in a.commands.values()}
+    events = {cls for a in registry.AGGREGATES for cls, _ in a.events.values()}
+    assert set(typing.get_args(registry.Command)) == commands, "add it to registry.Command"
+    assert set(typing.get_args(registry.DomainEvent)) == events, "add it to registry.DomainEvent"
