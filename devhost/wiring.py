@@ -1,11 +1,14 @@
 """`python -m devhost wiring [--write]`: the deployment files derived from the registry of
 aggregates (domain/registry.py) and bootstrap.DEFAULTS: infra/bicep/aggregates.json (which
-main.bicep loads), the Event Hubs emulator's config and the sample settings' values. Without
---write, lists the files that differ from what would be generated (exit 1 if any)."""
+main.bicep loads), the Event Hubs emulator's config, the sample settings' values, and the
+tables of aggregates and hubs in README.md and docs/eventhubs.md (between `<!-- wiring:NAME -->`
+and `<!-- /wiring -->`). Without --write, lists the files that differ from what would be
+generated (exit 1 if any)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BICEP_WIRING = ROOT / "infra" / "bicep" / "aggregates.json"
 EMULATOR_CONFIG = ROOT / "infra" / "emulators" / "eventhubs-config.json"
 SAMPLE_SETTINGS = ROOT / "local.settings.sample.json"
+README = ROOT / "README.md"
+EVENTHUBS_DOC = ROOT / "docs" / "eventhubs.md"
 # Outside readers' consumer group on saga-events: main.bicep's `hubSubscribers`.
 SAGA_SUBSCRIBERS = "saga-subscribers"
 EMULATOR_PARTITIONS = 2
@@ -78,6 +83,36 @@ def sample_settings(current: dict[str, Any]) -> dict[str, Any]:
     return {**current, "Values": {name: values[name] for name in names}}
 
 
+def aggregates_table() -> str:
+    """README's table: each aggregate's stream, commands and events."""
+    rows = [
+        f"| `{a.category}-{{{a.target_field}}}` | {', '.join(a.commands)} | {', '.join(a.events)} |"
+        for a in AGGREGATES
+    ]
+    return "\n".join(["| Aggregate (stream) | Commands | Events |", "|---|---|---|", *rows])
+
+
+def hubs_table() -> str:
+    """docs/eventhubs.md's table: each hub, what it carries and its partition key."""
+    rows = [
+        f"| `{a.hub_setting}` = `{DEFAULTS[a.hub_setting]}` | {', '.join(a.commands)} "
+        f"| `aggregateId` ({a.target_field}) |"
+        for a in AGGREGATES
+    ]
+    saga = f"| `SAGA_EVENTS_HUB` = `{DEFAULTS['SAGA_EVENTS_HUB']}` "
+    saga += "| events given to `publish(events=...)` | correlationId (quote id) |"
+    header = ["| Hub (setting, default) | Carries | Partition key |", "|---|---|---|"]
+    return "\n".join([*header, *rows, saga])
+
+
+def with_table(text: str, name: str, table: str) -> str:
+    """`text` with the block between `<!-- wiring:name -->` and `<!-- /wiring -->` replaced."""
+    pattern = re.compile(rf"(<!-- wiring:{name} -->\n).*?(<!-- /wiring -->)", re.S)
+    if pattern.search(text) is None:
+        raise ValueError(f"no `<!-- wiring:{name} -->` ... `<!-- /wiring -->` block")
+    return pattern.sub(lambda m: f"{m.group(1)}{table}\n{m.group(2)}", text, count=1)
+
+
 def render(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -88,6 +123,8 @@ def generated() -> dict[Path, str]:
         BICEP_WIRING: render(bicep_wiring()),
         EMULATOR_CONFIG: render(emulator_config(json.loads(EMULATOR_CONFIG.read_text()))),
         SAMPLE_SETTINGS: render(sample_settings(json.loads(SAMPLE_SETTINGS.read_text()))),
+        README: with_table(README.read_text(), "aggregates", aggregates_table()),
+        EVENTHUBS_DOC: with_table(EVENTHUBS_DOC.read_text(), "hubs", hubs_table()),
     }
 
 

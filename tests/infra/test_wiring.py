@@ -6,7 +6,6 @@ sends a developer adding an aggregate here."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -232,54 +231,3 @@ def test_main_bicep_loads_the_generated_wiring():
     loaded = main.resolve("wiring")
     assert loaded == json.loads(wiring.BICEP_WIRING.read_text())
     assert wiring.BICEP_WIRING.parent == MAIN.parent
-
-
-def documented_hubs() -> dict[str, tuple[str, set[str]]]:
-    """docs/eventhubs.md's hub table: setting -> (hub, the commands it carries)."""
-    rows = re.findall(r"^\| `(\w+)` = `([\w-]+)`\s*\|([^|]*)\|", EVENTHUBS_DOC.read_text(), re.M)
-    return {setting: (hub, set(re.findall(r"\w+", carries))) for setting, hub, carries in rows}
-
-
-@each_aggregate
-def test_every_aggregate_is_in_the_event_hubs_doc_with_its_commands(aggregate: AnyAggregate):
-    documented = documented_hubs().get(aggregate.hub_setting)
-    wanted = (hub_of(aggregate), set(aggregate.commands))
-    assert documented == wanted, (
-        f"docs/eventhubs.md's hub table gives {aggregate.hub_setting} as {documented}, not "
-        f"{wanted}: add or correct its row"
-    )
-
-
-def test_the_event_hubs_doc_lists_no_command_hub_that_is_not_registered():
-    registered = {a.hub_setting for a in AGGREGATES} | {"SAGA_EVENTS_HUB"}
-    extra = set(documented_hubs()) - registered
-    assert not extra, f"docs/eventhubs.md's hub table lists unregistered hubs {extra}: drop them"
-
-
-def readme_aggregates() -> dict[str, tuple[set[str], set[str]]]:
-    """README's aggregate table: category -> (its commands, its events); a parenthesis in a
-    cell explains, it names nothing."""
-    text = (ROOT / "README.md").read_text()
-    rows = re.findall(r"^\| `(\w+)-\{\w+\}`\s*\|([^|]*)\|([^|]*)\|", text, re.M)
-
-    def names(cell: str) -> set[str]:
-        return set(re.findall(r"\w+", re.sub(r"\([^)]*\)", "", cell)))
-
-    return {category: (names(commands), names(events)) for category, commands, events in rows}
-
-
-@each_aggregate
-def test_every_aggregate_is_in_the_readme_table_with_its_commands_and_events(
-    aggregate: AnyAggregate,
-):
-    documented = readme_aggregates().get(aggregate.category)
-    wanted = (set(aggregate.commands), set(aggregate.events))
-    assert documented == wanted, (
-        f"README.md's aggregate table gives `{aggregate.category}-{{id}}` as {documented}, not "
-        f"{wanted}: add or correct its row"
-    )
-
-
-def test_the_readme_table_lists_no_aggregate_that_is_not_registered():
-    extra = set(readme_aggregates()) - {a.category for a in AGGREGATES}
-    assert not extra, f"README.md's aggregate table lists unregistered aggregates {extra}"
