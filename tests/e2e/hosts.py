@@ -15,11 +15,6 @@ from adapters.sqlite_database import SqliteDatabase
 from devhost.client import Client, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-HUBS = [
-    ("quote-commands", "quote-handler"),
-    ("policy-commands", "policy-handler"),
-    ("customer-commands", "customer-handler"),
-]
 
 
 class HostProcess:

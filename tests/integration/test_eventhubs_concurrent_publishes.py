@@ -25,7 +25,7 @@ from domain.messages import (
     RemoveCustomerPolicy,
     UpdateCustomerPolicyCount,
 )
-from domain.registry import Command, command_category, command_hubs, make_command
+from domain.registry import AGGREGATES, Command, command_category, command_hubs, make_command
 from tests.support.builders import ACCEPTED_PREMIUM, event
 from tests.support.eventhubs_fixtures import STANDIN_HUBS, STANDIN_MAX_MESSAGE_SIZE
 from tests.support.eventhubs_standin import EventHubsStandIn
@@ -35,9 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 AT = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 THREADS = 32  # the worker's default pool: min(32, cpus + 4) threads
 CALLS_PER_THREAD = 3
-HUBS = {
-    name: DEFAULTS[f"{name.upper()}_HUB"]
-    for name in ("quote_commands", "policy_commands", "customer_commands", "saga_events")
+HUBS = {f"{a.category}_commands": DEFAULTS[a.hub_setting] for a in AGGREGATES} | {
+    "saga_events": DEFAULTS["SAGA_EVENTS_HUB"]
 }
 # Producer creation takes this long: long enough that every thread reaches the empty producer
 # dict before the first creation finishes (a preempted thread does the same, only sometimes).

@@ -271,7 +271,7 @@ def test_the_factory_signs_in_with_the_managed_identity_when_a_namespace_is_set(
 @pytest.mark.skipif(
     not os.environ.get("EVENTHUBS_CONNECTION_STRING"),
     reason="EVENTHUBS_CONNECTION_STRING is not set (a real namespace or the official emulator "
-    "with hubs quote-commands, policy-commands, customer-commands and saga-events)",
+    "with the hubs of infra/emulators/eventhubs-config.json)",
 )
 def test_smoke_a_command_and_an_event_are_accepted_by_a_real_namespace_or_the_emulator() -> None:
     real = create_eventhubs_publisher(

@@ -35,7 +35,7 @@ def run(world: World, caplog, premium: Decimal, quote_id: str = "Q1") -> list[lo
     return saga_lines(caplog)
 
 
-def test_a_saga_that_completes_logs_its_three_transitions_in_order(caplog):
+def test_a_saga_that_completes_logs_each_transition_in_order(caplog):
     records = run(World(), caplog, ACCEPTED_PREMIUM)
     assert [r.getMessage().split(" eventId=")[0] for r in records] == [
         "saga new -> Running at CreatePolicy on QuoteApproved correlationId=Q1",
