@@ -108,6 +108,8 @@ def ensure_containers(
         if "indexingPolicyFile" in props:
             policy = (INFRA / props["indexingPolicyFile"]).read_text()
             options["indexing_policy"] = json.loads(policy)
+        if "uniqueKeyPaths" in props:  # fixed at creation: an existing container keeps its own
+            options["unique_key_policy"] = {"uniqueKeys": [{"paths": props["uniqueKeyPaths"]}]}
         containers[logical] = db.create_container_if_not_exists(
             (names or {}).get(logical, logical), PartitionKey(props["partitionKeyPath"]), **options
         )

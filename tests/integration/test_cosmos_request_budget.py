@@ -1,5 +1,6 @@
 """The Cosmos DB request budget, counted at the HTTP transport (every request the SDK sends,
-its retries and metadata reads included): appending a command's events is one request, reading
+its retries and metadata reads included): appending a command's events is one request (a
+refused one two: the batch and the query telling a handled command from a moved stream), reading
 a stream of up to 100 events is one, a command on a warm worker is one, on a cold one two; a
 page of GET /api/sagas is one query, its summary five.
 
@@ -67,14 +68,31 @@ def test_appending_one_commands_events_is_one_request(store, cosmos: CosmosAccou
     assert _kinds(sent) == ["batch"], sent
 
 
-def test_a_redelivered_command_is_refused_in_one_request(store, cosmos: CosmosAccount):
+def test_a_redelivered_command_is_refused_by_its_batch_and_one_query(store, cosmos: CosmosAccount):
     stream = _stream()
     store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
 
     with cosmos.transport.counting() as sent:
-        store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
+        outcome = store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
 
-    assert _kinds(sent) == ["batch"], sent
+    assert outcome is Outcome.ALREADY_HANDLED
+    assert _kinds(sent) == ["batch", "query"], sent
+
+
+def test_an_append_writes_one_document_per_event_and_nothing_else(store, cosmos_containers):
+    stream = _stream()
+    store.append(stream, 0, batch(stream, 0, 3), "cmd-1")
+    store.append(stream, 3, batch(stream, 3, 1), "cmd-2")
+
+    documents = list(
+        cosmos_containers["events"].query_items(
+            "SELECT VALUE COUNT(1) FROM c WHERE c.streamId = @s",
+            parameters=[{"name": "@s", "value": stream}],
+            partition_key=stream,
+        )
+    )
+
+    assert documents == [4]
 
 
 @pytest.mark.parametrize("length", [0, 1, 37, 99, 100])

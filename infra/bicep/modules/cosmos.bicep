@@ -40,6 +40,13 @@ var dataContributorRoleDefinitionId = '00000000-0000-0000-0000-000000000002'
 
 // Written by the Cosmos engineer next to the adapter that depends on it.
 var eventsIndexingPolicy = loadJsonContent('../../cosmos/indexing-policy.json')
+// A redelivered command collides on its first event's `commandKey` (adapters/cosmos.py). A
+// unique key policy is fixed when a container is created: an existing events container without
+// it needs a new one (docs/cosmos.md, "Receipts folded into the events").
+// https://learn.microsoft.com/azure/cosmos-db/unique-keys
+var eventsUniqueKeyPolicy = {
+  uniqueKeys: [{ paths: loadJsonContent('../../cosmos/containers.json').events.uniqueKeyPaths }]
+}
 // The composite index GET /api/sagas sorts by: an ORDER BY on two paths needs one.
 var viewsIndexingPolicy = loadJsonContent('../../cosmos/views-indexing-policy.json')
 
@@ -94,6 +101,7 @@ resource eventsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/con
         version: 2
       }
       indexingPolicy: eventsIndexingPolicy
+      uniqueKeyPolicy: eventsUniqueKeyPolicy
     }
   }
 }
