@@ -337,12 +337,14 @@ def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAcco
         "CosmosDb": cosmos.connection_string,
         "COSMOS_DATABASE": f"settings-{suffix}",
         "EVENTS_CONTAINER": f"ev-{suffix}",
+        "SAGAS_CONTAINER": f"sg-{suffix}",
         "COSMOS_ENSURE_CONTAINERS": "true",
     }
 
     stores = stores_from_settings(Settings(settings).get)
 
-    assert set(stores) == {"store", "views", "dead_letters"}
+    assert set(stores) == {"store", "saga_store", "views", "dead_letters"}
+    assert stores["saga_store"]._container.id == f"sg-{suffix}"
     stores["store"].append(stream, 0, batch(stream, 0, 1), "cmd-1")
     stores["store"].append(stream, 1, batch(stream, 1, 1), "cmd-2")
     assert stores["store"].read_stream(stream) == batch(stream, 0, 2)
