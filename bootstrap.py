@@ -40,6 +40,8 @@ DEFAULTS: dict[str, str] = {
     "PUBLISHER_BACKEND": "eventhubs",  # eventhubs | sqlite-log | memory
     "COSMOS_DATABASE": "quoting",
     "EVENTS_CONTAINER": "events",
+    # The saga's own streams, out of the container the orchestrator's change feed watches.
+    "SAGAS_CONTAINER": "sagas",
     "LEASES_CONTAINER": "leases",
     "VIEWS_CONTAINER": "views",
     "DEADLETTERS_CONTAINER": "deadletters",
@@ -86,6 +88,9 @@ class Adapters:
     publisher: CommandPublisher
     views: ViewStore
     dead_letters: DeadLetterStore
+    # Where the saga's streams live (Cosmos: SAGAS_CONTAINER, so its documents do not trigger
+    # the orchestrator); None: in `store` with the aggregates' (memory, SQLite).
+    saga_store: EventStore | None = None
     close: Callable[[], None] = lambda: None
 
 
@@ -101,7 +106,7 @@ class Services:
     def __post_init__(self) -> None:
         a, rules = self.adapters, rules_from(self.settings)
         self.commands = CommandHandler(a.store, self.clock, rules)
-        saga_step = SagaStep(DecisionRunner(a.store, self.clock), rules.saga)
+        saga_step = SagaStep(DecisionRunner(a.saga_store or a.store, self.clock), rules.saga)
         self.orchestrator = Orchestrator(
             saga_step,
             a.publisher,

@@ -1,6 +1,7 @@
 """Cosmos DB for NoSQL adapters (sync SDK): the event store, the quote views, the dead letters.
 
-One logical partition per stream; one transactional batch per command (receipt + events).
+One logical partition per stream; one transactional batch per command (its events, each
+carrying the command's unique key).
 Connecting and creating containers: adapters/cosmos_account.py.
 """
 
@@ -45,6 +46,9 @@ _READ_STREAM = (
     "SELECT * FROM c WHERE c.streamId = @s AND c.docType IN ('event', 'saga-event')"
     " AND c.sequenceNumber > @after ORDER BY c.sequenceNumber"
 )
+_HANDLED = (
+    "SELECT TOP 1 c.id FROM c WHERE c.streamId = @s AND (c.commandKey = @key OR c.id = @receipt)"
+)
 
 
 class BatchTooLarge(Unprocessable):
@@ -80,10 +84,13 @@ def _strip(document: Mapping[str, Any]) -> dict[str, Any]:
 class CosmosEventStore:
     """Events as documents `{streamId}:{sequence:010d}` in partition `/streamId`.
 
-    The unique id makes a rival writer of the same sequence fail with 409 (no read needed);
-    a receipt `receipt:{commandId}` in the same batch makes a redelivered command a no-op; a
-    read of the event at `expected_version` in the same batch fails it (404) when the stream
-    has not got that far. All in one request.
+    The unique id makes a rival writer of the same sequence fail with 409 (no read needed).
+    Each event also carries `commandKey` = `{commandId}:{index in its batch}`, unique per
+    partition by the container's unique key policy (infra/cosmos/containers.json): a
+    redelivered command fails on its first event with 409 too, so no receipt document is
+    written. A read of the event at `expected_version`, last in the same batch, fails it (404)
+    when the stream has not got that far. All in one request; a 409 costs one query more, to
+    tell a handled command from a moved stream.
     """
 
     def __init__(self, container: ContainerProxy) -> None:
@@ -113,30 +120,26 @@ class CosmosEventStore:
         check_batch(stream_id, expected_version, events)
         if not command_id or _FORBIDDEN_ID_CHARS & set(command_id):
             raise Unprocessable(f"command id {command_id!r} cannot be part of a Cosmos DB id")
-        if len(events) + 2 > MAX_BATCH_OPERATIONS:
+        if len(events) + 1 > MAX_BATCH_OPERATIONS:
             raise BatchTooLarge(
-                f"{len(events)} events, a receipt and a version check exceed the "
+                f"{len(events)} events and a version check exceed the "
                 f"{MAX_BATCH_OPERATIONS} operations of one transactional batch; a command may "
-                f"emit at most {MAX_BATCH_OPERATIONS - 2} events"
+                f"emit at most {MAX_BATCH_OPERATIONS - 1} events"
             )
-        receipt = {
-            "id": f"receipt:{command_id}",
-            "streamId": stream_id,
-            "docType": "receipt",
-            "commandId": command_id,
-            "version": events[-1].sequenceNumber,
-        }
-        # Order matters: Cosmos stops at the first failure, so a redelivered command fails on
-        # its receipt (-> ALREADY_HANDLED) before the version checks that follow.
-        operations: list[tuple[str, tuple[Any, ...]]] = [("create", (receipt,))]
+        # Order matters: Cosmos stops at the first failure. A handled command or a moved stream
+        # fails on the first event (409); only a batch whose events are all new reaches the
+        # read that refuses an append ahead of the stream (404).
+        operations: list[tuple[str, tuple[Any, ...]]] = [
+            ("create", ({**e.to_document(), "commandKey": command_key(command_id, i)},))
+            for i, e in enumerate(events, start=1)
+        ]
         if expected_version > 0:
             operations.append(("read", (document_id(stream_id, expected_version),)))
-        operations += [("create", (e.to_document(),)) for e in events]
         try:
             with cosmos_errors(f"appending to {stream_id}"):
                 self._container.execute_item_batch(operations, partition_key=stream_id)
         except CosmosBatchOperationError as error:
-            return self._failed(stream_id, expected_version, error)
+            return self._failed(stream_id, expected_version, command_id, error)
         except CosmosHttpResponseError as error:
             # A batch over 2 MB is refused whole with HTTP 413, not as a failed operation: the SDK
             # raises CosmosHttpResponseError (its emulator test expects just that,
@@ -146,20 +149,42 @@ class CosmosEventStore:
             raise
         return Outcome.APPENDED
 
-    @staticmethod
-    def _failed(stream: str, expected: int, error: CosmosBatchOperationError) -> AppendOutcome:
+    def _failed(
+        self, stream: str, expected: int, command_id: str, error: CosmosBatchOperationError
+    ) -> AppendOutcome:
         statuses = [int(r.get("statusCode", 0)) for r in error.operation_responses or []]
-        failed = [(i, s) for i, s in enumerate(statuses) if s >= 400 and s != 424]
-        index, status = failed[0] if failed else (error.error_index, error.status_code)
-        if status == 409 and index == 0:
-            return Outcome.ALREADY_HANDLED
+        failed = [s for s in statuses if s >= 400 and s != 424]
+        status = failed[0] if failed else error.status_code
         if status == 409:
+            # The first event's id (the stream moved) or its command key (handled) exists;
+            # Cosmos does not say which: https://learn.microsoft.com/azure/cosmos-db/unique-keys
+            if self._handled(stream, command_id):
+                return Outcome.ALREADY_HANDLED
             raise ConcurrencyConflict(f"{stream} has moved past version {expected}") from error
         if status == 404:
             raise ConcurrencyConflict(f"{stream} has not reached version {expected}") from error
         if _is_transient(status):
             raise TransientFailure(f"appending to {stream}: batch answered {status}") from error
         raise error
+
+    def _handled(self, stream: str, command_id: str) -> bool:
+        """Whether `command_id` was appended to `stream`: its first event's key, or a receipt
+        document written before keys were folded into the events (docs/cosmos.md)."""
+        parameters: list[dict[str, Any]] = [
+            {"name": "@s", "value": stream},
+            {"name": "@key", "value": command_key(command_id, 1)},
+            {"name": "@receipt", "value": f"receipt:{command_id}"},
+        ]
+        with cosmos_errors(f"checking {command_id} on {stream}"):
+            found = self._container.query_items(
+                _HANDLED, parameters=parameters, partition_key=stream
+            )
+            return any(True for _ in found)
+
+
+def command_key(command_id: str, index: int) -> str:
+    """The unique key of the `index`-th (from 1) event a command appended to a stream."""
+    return f"{command_id}:{index}"
 
 
 def _too_large(stream: str, operations: Sequence[tuple[str, tuple[Any, ...]]]) -> str:

@@ -73,7 +73,7 @@ def stores_from_settings(
     database = _required(get, "COSMOS_DATABASE")
     names = {
         logical: _required(get, f"{logical.upper()}_CONTAINER")
-        for logical in ("events", "leases", "views", "deadletters")
+        for logical in ("events", "sagas", "leases", "views", "deadletters")
     }
     if (get("COSMOS_ENSURE_CONTAINERS") or "").lower() == "true":
         with cosmos_errors("creating containers"):
@@ -81,6 +81,7 @@ def stores_from_settings(
     db = client.get_database_client(database)
     return {
         "store": CosmosEventStore(db.get_container_client(names["events"])),
+        "saga_store": CosmosEventStore(db.get_container_client(names["sagas"])),
         "views": CosmosViewStore(db.get_container_client(names["views"])),
         "dead_letters": CosmosDeadLetterStore(db.get_container_client(names["deadletters"])),
     }
@@ -98,7 +99,7 @@ def ensure_containers(
 ) -> dict[str, ContainerProxy]:
     """Create the database and containers if missing (tests, local runs; Bicep in Azure).
 
-    `names` maps logical names (events, leases, views, deadletters) to container ids.
+    `names` maps logical names (events, sagas, leases, views, deadletters) to container ids.
     """
     spec = json.loads((INFRA / "containers.json").read_text())
     db = client.create_database_if_not_exists(database)
@@ -108,6 +109,9 @@ def ensure_containers(
         if "indexingPolicyFile" in props:
             policy = (INFRA / props["indexingPolicyFile"]).read_text()
             options["indexing_policy"] = json.loads(policy)
+        if "uniqueKeyPolicyFile" in props:  # fixed at creation: an existing container keeps its own
+            policy = (INFRA / props["uniqueKeyPolicyFile"]).read_text()
+            options["unique_key_policy"] = json.loads(policy)
         containers[logical] = db.create_container_if_not_exists(
             (names or {}).get(logical, logical), PartitionKey(props["partitionKeyPath"]), **options
         )

@@ -1,6 +1,7 @@
 """Load, decide, append: the one loop behind every aggregate command and every saga step.
 
-State is cached per worker by stream and version. A cached state is only a guess: a decision
+State is cached per worker by stream and version; a stream not cached is guessed new when the
+command normally opens it (Decider.starts). A cached or guessed state is only a guess: a decision
 that appends is guarded by the store's conditional append, and a decision that appends
 nothing (a no-op or a refusal) is re-checked against a fresh read before it is believed.
 """
@@ -69,6 +70,12 @@ class DecisionRunner:
     ) -> Decision[S]:
         stream = stream_id(decider.category, aggregate_id)
         cached = self._cached(stream)
+        if cached is None and decider.starts(command):
+            # A stream this worker has not seen and a command that normally opens it: decide on
+            # the initial state and append at version 0 unread; the append conflicts if the
+            # stream exists, and a refusal or no-op is re-checked against a read, as for a guess
+            # from the cache.
+            cached = (decider.initial_state, 0)
         trusted = cached is None
         state, version = cached or self.load(decider, stream)
         for _ in range(self.max_attempts):

@@ -28,7 +28,7 @@ class SagaStep:
     def __init__(self, runner: DecisionRunner, rules: saga.SagaRules) -> None:
         self.runner = runner
         self.decider: Decider[saga.SagaState, saga.SagaInput, saga.SagaEvent] = Decider(
-            "saga", saga.initial_state, partial(saga.decide, rules=rules), saga.evolve
+            "saga", saga.initial_state, partial(saga.decide, rules=rules), saga.evolve, saga.starts
         )
 
     def advance(self, inp: saga.SagaInput) -> SagaOutcome:

@@ -18,14 +18,25 @@ R = TypeVar("R")
 SettingGetter = Callable[[str], str]
 
 
+def never(_: object) -> bool:
+    """`starts` of a decider none of whose commands is known to open a stream."""
+    return False
+
+
 @dataclass(frozen=True)
 class Decider(Generic[S, C, E]):
-    """An aggregate or a workflow: initial state, decide, evolve (the decider pattern)."""
+    """An aggregate or a workflow: initial state, decide, evolve (the decider pattern).
+
+    `starts(command)`: the command normally comes first in its stream (CreateQuote), so a
+    worker that has not seen the stream may decide it on the initial state and append at
+    version 0 without reading; the store refuses that append if the stream exists.
+    """
 
     category: StreamCategory
     initial_state: S
     decide: Callable[[S, C], Sequence[E]]
     evolve: Callable[[S, E], S]
+    starts: Callable[[C], bool] = never
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Aggregate(Generic[S, C, E, R]):
     evolve: Callable[[S, E], S]
     rules_from: Callable[[SettingGetter], R]
     settings: Mapping[str, str] = field(default_factory=dict)  # its own settings: defaults
+    creates: tuple[type[C], ...] = ()  # commands that normally open a stream (Decider.starts)
 
     @property
     def hub_setting(self) -> str:
@@ -66,12 +78,15 @@ class Aggregate(Generic[S, C, E, R]):
 
     def decider(self, rules: R) -> Decider[S, C, E]:
         """Its decider with a deployment's rules bound in."""
-        decide = self.decide
+        decide, creates = self.decide, self.creates
 
         def decide_with_rules(state: S, command: C) -> Sequence[E]:
             return decide(state, command, rules)
 
-        return Decider(self.category, self.initial_state, decide_with_rules, self.evolve)
+        def starts(command: C) -> bool:
+            return isinstance(command, creates)
+
+        return Decider(self.category, self.initial_state, decide_with_rules, self.evolve, starts)
 
 
 # The registry's collection is heterogeneous; typed access goes through each aggregate's

@@ -42,6 +42,7 @@ QUOTE: Aggregate[quote.Quote | None, m.QuoteCommand, m.QuoteEvent, None] = Aggre
     decide=without_rules(quote.decide),
     evolve=quote.evolve,
     rules_from=no_rules,
+    creates=(m.CreateQuote,),
 )
 
 POLICY: Aggregate[
@@ -62,6 +63,7 @@ POLICY: Aggregate[
         policy.premium_limit(setting("UNDERWRITING_PREMIUM_LIMIT"), "UNDERWRITING_PREMIUM_LIMIT")
     ),
     settings={"UNDERWRITING_PREMIUM_LIMIT": "1000000"},
+    creates=(m.CreatePolicy,),
 )
 
 CUSTOMER: Aggregate[

@@ -78,8 +78,14 @@ __all__ = [
     "evolve",
     "initial_state",
     "policy_id_for",
+    "starts",
     "timeout_input",
 ]
+
+
+def starts(inp: SagaInput) -> bool:
+    """The input that opens a saga's stream: its quote's approval (Decider.starts)."""
+    return isinstance(inp.payload, QuoteApproved)
 
 
 def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> list[SagaEvent]:

@@ -80,6 +80,7 @@ var wiring = loadJsonContent('aggregates.json')
 var appNames = union({
   COSMOS_DATABASE: 'quoting'
   EVENTS_CONTAINER: 'events'
+  SAGAS_CONTAINER: 'sagas'
   LEASES_CONTAINER: 'leases'
   VIEWS_CONTAINER: 'views'
   DEADLETTERS_CONTAINER: 'deadletters'
@@ -142,7 +143,10 @@ module cosmos 'modules/cosmos.bicep' = {
     serverless: cosmosServerless
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     databaseName: appNames.COSMOS_DATABASE
-    eventsContainerName: appNames.EVENTS_CONTAINER
+    streamContainerNames: [
+      appNames.EVENTS_CONTAINER
+      appNames.SAGAS_CONTAINER
+    ]
     viewsContainerName: appNames.VIEWS_CONTAINER
     idPartitionedContainerNames: [
       appNames.LEASES_CONTAINER

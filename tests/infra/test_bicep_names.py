@@ -114,7 +114,7 @@ def test_the_change_feed_trigger_watches_the_deployed_database_and_containers(bi
     cosmos, main = module("cosmos"), template(MAIN)
     params = main.resolve(main.module_params("cosmos"))
     containers = {
-        params["eventsContainerName"],
+        *params["streamContainerNames"],
         params["viewsContainerName"],
         *params["idPartitionedContainerNames"],
     }
@@ -127,16 +127,17 @@ def test_the_change_feed_trigger_watches_the_deployed_database_and_containers(bi
         # The identity cannot create containers through the data plane: Bicep must have.
         assert trigger.get("createLeaseContainerIfNotExists") in (None, False)
     assert cosmos.loop_array("idContainers") == "idPartitionedContainerNames"
+    assert cosmos.loop_array("streamContainers") == "streamContainerNames"
 
 
 def test_the_deployed_containers_are_the_ones_the_cosmos_adapter_expects(settings):
     spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
     cosmos, main = module("cosmos"), template(MAIN)
     params = main.resolve(main.module_params("cosmos"))
-    events = cosmos.resource("eventsContainer")["properties"]["resource"]
+    streams = cosmos.resource("streamContainers")["properties"]["resource"]
     views = cosmos.resource("viewsContainer")["properties"]["resource"]
     by_id = cosmos.resource("idContainers")["properties"]["resource"]
-    deployed = {params["eventsContainerName"]: events["partitionKey"]["paths"]}
+    deployed = dict.fromkeys(params["streamContainerNames"], streams["partitionKey"]["paths"])
     deployed[params["viewsContainerName"]] = views["partitionKey"]["paths"]
     deployed |= dict.fromkeys(params["idPartitionedContainerNames"], by_id["partitionKey"]["paths"])
 
@@ -146,7 +147,8 @@ def test_the_deployed_containers_are_the_ones_the_cosmos_adapter_expects(setting
 
 
 @pytest.mark.parametrize(
-    ("resource", "logical"), [("eventsContainer", "events"), ("viewsContainer", "views")]
+    ("resource", "logical"),
+    [("streamContainers", "events"), ("streamContainers", "sagas"), ("viewsContainer", "views")],
 )
 def test_a_container_with_its_own_indexing_policy_takes_it_from_the_shared_file(resource, logical):
     spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
@@ -159,7 +161,7 @@ def test_a_container_with_its_own_indexing_policy_takes_it_from_the_shared_file(
 def test_every_container_with_an_indexing_policy_file_is_deployed_with_one():
     spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
     with_policy = {logical for logical, props in spec.items() if "indexingPolicyFile" in props}
-    assert with_policy == {"events", "views"}
+    assert with_policy == {"events", "sagas", "views"}
     by_id = module("cosmos").resource("idContainers")["properties"]["resource"]
     assert "indexingPolicy" not in by_id  # leases and dead letters: the default policy
 
@@ -201,3 +203,13 @@ def test_the_timer_schedule_is_an_app_setting(bindings, settings):
     assert timers
     for timer in timers:
         assert setting_value(timer["schedule"], settings) == DEFAULTS["SAGA_TIMEOUT_SCHEDULE"]
+
+
+def test_the_stream_containers_are_deployed_with_the_unique_key_the_event_store_relies_on():
+    spec = json.loads((ROOT / "infra" / "cosmos" / "containers.json").read_text())
+    deployed = module("cosmos").resource("streamContainers")["properties"]["resource"]
+    policy = module("cosmos").resolve(deployed["uniqueKeyPolicy"])
+    for logical in ("events", "sagas"):
+        shared = ROOT / "infra" / "cosmos" / spec[logical]["uniqueKeyPolicyFile"]
+        assert policy == json.loads(shared.read_text())
+    assert policy == {"uniqueKeys": [{"paths": ["/commandKey"]}]}  # adapters/cosmos.py writes it

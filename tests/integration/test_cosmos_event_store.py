@@ -1,4 +1,5 @@
-"""CosmosEventStore against a Cosmos-protocol server: batches, receipts, paging, size, failures."""
+"""CosmosEventStore against a Cosmos-protocol server: batches, command keys, paging, sizes,
+failures."""
 
 from __future__ import annotations
 
@@ -96,21 +97,47 @@ def test_a_conflicting_command_leaves_no_receipt_and_succeeds_once_reloaded(stor
     ]
 
 
-def test_receipts_are_stored_in_the_stream_partition_but_never_read_as_events(
-    store, stream, cosmos_containers
-):
-    store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
-
-    receipts = list(
-        cosmos_containers["events"].query_items(
-            "SELECT * FROM c WHERE c.streamId = @s AND c.docType = 'receipt'",
+def _partition(container, stream: str) -> list[dict[str, Any]]:
+    return list(
+        container.query_items(
+            "SELECT * FROM c WHERE c.streamId = @s ORDER BY c.id",
             parameters=[{"name": "@s", "value": stream}],
             partition_key=stream,
         )
     )
 
-    assert [r["id"] for r in receipts] == ["receipt:cmd-1"]
-    assert all(e.eventId.startswith("evt-") for e in store.read_stream(stream))
+
+def test_an_append_stores_only_its_events_each_keyed_by_the_command(
+    store, stream, cosmos_containers
+):
+    store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
+
+    stored = _partition(cosmos_containers["events"], stream)
+
+    assert [(d["docType"], d["commandKey"]) for d in stored] == [
+        ("event", "cmd-1:1"),
+        ("event", "cmd-1:2"),
+    ]
+
+
+def test_a_command_whose_receipt_an_older_version_wrote_is_already_handled(
+    store, stream, cosmos_containers
+):
+    # Before receipts were folded into the events, each append wrote `receipt:{commandId}`; a
+    # copy into a keyed container (docs/cosmos.md) gives every document a distinct commandKey,
+    # here the event its id: only the receipt tells that cmd-old was handled.
+    events = batch(stream, 0, 1)
+    legacy = {"id": "receipt:cmd-old", "streamId": stream, "docType": "receipt",
+              "commandId": "cmd-old", "version": 1, "commandKey": "receipt:cmd-old"}  # fmt: skip
+    legacy_event = {**events[0].to_document(), "commandKey": events[0].id}
+    cosmos_containers["events"].execute_item_batch(
+        [("create", (legacy,)), ("create", (legacy_event,))], partition_key=stream
+    )
+
+    stale = store.append(stream, 0, batch(stream, 0, 1, tag="again"), "cmd-old")
+
+    assert stale is Outcome.ALREADY_HANDLED
+    assert store.read_stream(stream) == events
 
 
 def test_reads_a_stream_longer_than_one_page_in_sequence_order(store, stream):
@@ -122,12 +149,12 @@ def test_reads_a_stream_longer_than_one_page_in_sequence_order(store, stream):
 
 
 def test_a_command_with_more_events_than_one_batch_holds_is_refused_whole(store, stream):
-    assert store.append(stream, 0, batch(stream, 0, 98), "cmd-fits") is Outcome.APPENDED
+    assert store.append(stream, 0, batch(stream, 0, 99), "cmd-fits") is Outcome.APPENDED
 
-    with pytest.raises(BatchTooLarge, match="at most 98 events"):
-        store.append(stream, 98, batch(stream, 98, 99), "cmd-too-big")
+    with pytest.raises(BatchTooLarge, match="at most 99 events"):
+        store.append(stream, 99, batch(stream, 99, 100), "cmd-too-big")
 
-    assert len(store.read_stream(stream)) == 98
+    assert len(store.read_stream(stream)) == 99
 
 
 @pytest.mark.parametrize("command_id", ["a/b", "a\\b", "a?b", "a#b", ""])
@@ -310,12 +337,14 @@ def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAcco
         "CosmosDb": cosmos.connection_string,
         "COSMOS_DATABASE": f"settings-{suffix}",
         "EVENTS_CONTAINER": f"ev-{suffix}",
+        "SAGAS_CONTAINER": f"sg-{suffix}",
         "COSMOS_ENSURE_CONTAINERS": "true",
     }
 
     stores = stores_from_settings(Settings(settings).get)
 
-    assert set(stores) == {"store", "views", "dead_letters"}
+    assert set(stores) == {"store", "saga_store", "views", "dead_letters"}
+    assert stores["saga_store"]._container.id == f"sg-{suffix}"
     stores["store"].append(stream, 0, batch(stream, 0, 1), "cmd-1")
     stores["store"].append(stream, 1, batch(stream, 1, 1), "cmd-2")
     assert stores["store"].read_stream(stream) == batch(stream, 0, 2)

@@ -1,6 +1,6 @@
 """What the adapters assume of Cosmos DB, asserted through the real SDK: missing items, the
-transactional batch, its limits and the latest-version change feed. The SDK's own emulator tests
-assert the same of the service (azure-sdk-for-python sdk/cosmos/azure-cosmos/tests/
+transactional batch, its limits, unique keys, the latest-version change feed. The SDK's own
+emulator tests assert the same of the service (azure-sdk-for-python sdk/cosmos/azure-cosmos/tests/
 test_transactional_batch.py); here they hold the patched local server (patches/) to it, and run
 unchanged against the emulator or an account (COSMOS_ENDPOINT/COSMOS_KEY).
 """
@@ -74,6 +74,46 @@ def test_a_failed_batch_keeps_nothing_and_marks_every_other_operation_424(contai
     assert (error.status_code, error.error_index) == (409, 1)
     assert [r["statusCode"] for r in error.operation_responses] == [424, 409, 424]
     assert _ids(container, pk) == {"taken"}
+
+
+@pytest.fixture(scope="module")
+def keyed(cosmos_database) -> Iterator[ContainerProxy]:
+    """A container whose `/key` is unique per logical partition, as `events` has `/commandKey`."""
+    name = f"protocol-keyed-{uuid.uuid4().hex[:8]}"
+    policy = {"uniqueKeys": [{"paths": ["/key"]}]}
+    yield cosmos_database.create_container(name, PartitionKey("/pk"), unique_key_policy=policy)
+    cosmos_database.delete_container(name)
+
+
+def test_a_batch_repeating_a_unique_key_fails_with_409_and_keeps_nothing(keyed, pk):
+    keyed.create_item(_item("a", pk, key="k-1"))
+    operations = [
+        ("create", (_item("b", pk, key="k-2"),)),
+        ("create", (_item("c", pk, key="k-1"),)),  # a new id, a taken key
+        ("create", (_item("d", pk, key="k-3"),)),
+    ]
+
+    with pytest.raises(CosmosBatchOperationError) as raised:
+        keyed.execute_item_batch(operations, partition_key=pk)
+
+    error = raised.value
+    assert (error.status_code, error.error_index) == (409, 1)
+    assert [r["statusCode"] for r in error.operation_responses] == [424, 409, 424]
+    assert _ids(keyed, pk) == {"a"}
+    # Rolled back whole: the keys of the undone creates are free again.
+    keyed.execute_item_batch(operations[::2], partition_key=pk)
+    assert _ids(keyed, pk) == {"a", "b", "d"}
+
+
+def test_a_unique_key_is_unique_only_within_its_logical_partition(keyed, pk):
+    keyed.create_item(_item("a", pk, key="k-1"))
+
+    keyed.execute_item_batch([("create", (_item("a", f"{pk}-other", key="k-1"),))],
+                             partition_key=f"{pk}-other")  # fmt: skip
+
+    with pytest.raises(CosmosHttpResponseError) as raised:
+        keyed.create_item(_item("b", pk, key="k-1"))
+    assert raised.value.status_code == 409
 
 
 def test_a_batch_reads_replaces_upserts_and_deletes_within_its_partition(container, pk):

@@ -1,7 +1,10 @@
 """The Cosmos DB request budget, counted at the HTTP transport (every request the SDK sends,
-its retries and metadata reads included): appending a command's events is one request, reading
-a stream of up to 100 events is one, a command on a warm worker is one, on a cold one two; a
-page of GET /api/sagas is one query, its summary five.
+its retries and metadata reads included): appending a command's events is one request (a
+refused one two: the batch and the query telling a handled command from a moved stream), reading
+a stream of up to 100 events is one, a command on a warm worker is one, on a cold one two (one
+when it opens its stream); a completed saga on warm workers costs the event stores one batch per
+state change and two queries, and puts only its 4 domain events on the orchestrator's change feed;
+a page of GET /api/sagas is one query, its summary five.
 
 The SDK reads account and container metadata the first time a client touches a container; each
 test warms its client up first, as a long-lived worker is, and counts only what follows.
@@ -67,14 +70,31 @@ def test_appending_one_commands_events_is_one_request(store, cosmos: CosmosAccou
     assert _kinds(sent) == ["batch"], sent
 
 
-def test_a_redelivered_command_is_refused_in_one_request(store, cosmos: CosmosAccount):
+def test_a_redelivered_command_is_refused_by_its_batch_and_one_query(store, cosmos: CosmosAccount):
     stream = _stream()
     store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
 
     with cosmos.transport.counting() as sent:
-        store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
+        outcome = store.append(stream, 0, batch(stream, 0, 2), "cmd-1")
 
-    assert _kinds(sent) == ["batch"], sent
+    assert outcome is Outcome.ALREADY_HANDLED
+    assert _kinds(sent) == ["batch", "query"], sent
+
+
+def test_an_append_writes_one_document_per_event_and_nothing_else(store, cosmos_containers):
+    stream = _stream()
+    store.append(stream, 0, batch(stream, 0, 3), "cmd-1")
+    store.append(stream, 3, batch(stream, 3, 1), "cmd-2")
+
+    documents = list(
+        cosmos_containers["events"].query_items(
+            "SELECT VALUE COUNT(1) FROM c WHERE c.streamId = @s",
+            parameters=[{"name": "@s", "value": stream}],
+            partition_key=stream,
+        )
+    )
+
+    assert documents == [4]
 
 
 @pytest.mark.parametrize("length", [0, 1, 37, 99, 100])
@@ -136,6 +156,20 @@ def test_a_command_on_a_warm_worker_only_appends_in_one_request(store, cosmos: C
 
     assert decision.outcome is Outcome.APPENDED
     assert decision.version == 2
+    assert _kinds(sent) == ["batch"], sent
+
+
+def test_a_command_opening_a_stream_on_a_cold_worker_only_appends_in_one_request(
+    store, cosmos: CosmosAccount
+):
+    quote = uuid.uuid4().hex[:12]
+    cold = CommandHandler(store, clock=lambda: AT)
+    create = CreateQuote(quoteId=quote, customerId="C1", premium=ACCEPTED_PREMIUM)
+
+    with cosmos.transport.counting() as sent:
+        decision = cold.handle(_command(create, 1))
+
+    assert decision.outcome is Outcome.APPENDED
     assert _kinds(sent) == ["batch"], sent
 
 
@@ -230,3 +264,80 @@ def test_the_summary_is_five_count_queries(saga_views, cosmos: CosmosAccount):
     assert totals.counts[SagaStatus.COMPLETED] == 40
     assert totals.stuck == 80
     _queries_within_budget(sent, 5)
+
+
+# --- a whole saga: what the event stores cost (the views' requests are counted apart) --------
+
+
+class _EventsFeed:
+    """The events container's change feed from a client of its own (uncounted: in Azure the
+    trigger reads it), as the orchestrator's lease follows it."""
+
+    def __init__(self, cosmos: CosmosAccount, database: str, container: str) -> None:
+        client = create_cosmos_client({"CosmosDb": cosmos.connection_string}.get)
+        self.container = client.get_database_client(database).get_container_client(container)
+        self.continuation: str | None = None
+        self.delivered: list[dict] = []
+
+    def new_documents(self) -> list[dict]:
+        if self.continuation is None:
+            feed = self.container.query_items_change_feed(start_time="Beginning")
+        else:
+            feed = self.container.query_items_change_feed(continuation=self.continuation)
+        documents = list(feed)
+        self.continuation = self.container.client_connection.last_response_headers["etag"]
+        self.delivered += documents
+        return documents
+
+
+def test_a_completed_saga_on_warm_workers_costs_the_event_stores_seven_batches_and_two_queries(
+    cosmos: CosmosAccount, cosmos_database, cosmos_empty_containers
+):
+    import bootstrap
+    from adapters.cosmos import CosmosDeadLetterStore
+    from adapters.memory import InMemoryCommandPublisher
+    from tests.functions.driver import Driver
+    from tests.support.world import FakeClock
+
+    containers = cosmos_empty_containers
+    adapters = bootstrap.Adapters(
+        store=CosmosEventStore(containers["events"]),
+        saga_store=CosmosEventStore(containers["sagas"]),
+        publisher=InMemoryCommandPublisher(),
+        views=CosmosViewStore(containers["views"]),
+        dead_letters=CosmosDeadLetterStore(containers["deadletters"]),
+    )
+    services = bootstrap.Services(bootstrap.Settings({}), adapters, clock=FakeClock())
+    feed = _EventsFeed(cosmos, cosmos_database.id, containers["events"].id)
+    driver = Driver(services, times=1)
+    driver.new_documents = feed.new_documents  # type: ignore[method-assign]
+    previous = bootstrap.install(services)
+    try:
+
+        def saga(quote: str) -> None:
+            services.quotes.create(f"C-{quote}", ACCEPTED_PREMIUM, quote)
+            services.quotes.approve(quote)
+            driver.run_until_quiet()
+            assert services.quotes.view(quote).saga.status == SagaStatus.COMPLETED
+
+        saga("Q-warm")  # every container's metadata read once, as a worker's first saga does
+        feed.delivered.clear()
+        with cosmos.transport.counting() as sent:
+            saga("Q-counted")
+    finally:
+        bootstrap.install(previous)
+
+    logical = {containers[n].id: n for n in ("events", "sagas")}
+    stores = sorted(
+        f"{logical[path.split('/')[4]]} {kind}"
+        for kind, _, path in (entry.split() for entry in sent)
+        if path.split("/")[4] in logical
+    )
+    # One batch per state change: quote created and approved, policy created, customer count
+    # updated; the saga's 3 steps. The two queries: the customer's stream, new to this worker
+    # but not opened by the command, and the saga's stream read to decide nothing on
+    # QuoteCreated (docs/cosmos.md).
+    assert stores == ["events batch"] * 4 + ["events query"] + ["sagas batch"] * 3 + [
+        "sagas query"
+    ], sent
+    assert [d["docType"] for d in feed.delivered] == ["event"] * 4, feed.delivered

@@ -31,6 +31,6 @@ def test_the_script_creates_every_container_the_app_and_its_trigger_need(
             timeout=60,
         )
         names = {c["id"] for c in cosmos_client.get_database_client(database).list_containers()}
-        assert names == {"events", "leases", "views", "deadletters"}, names
+        assert names == {"events", "sagas", "leases", "views", "deadletters"}, names
     finally:
         cosmos_client.delete_database(database)

@@ -21,12 +21,13 @@ pytestmark = pytest.mark.integration
 
 class ChangeFeed(Driver):
     """Delivers the events container's changes since the last round (latest-version change
-    feed: receipts and saga documents included, system properties such as `_lsn` too), each
-    batch twice, as a redelivering trigger would."""
+    feed: system properties such as `_lsn` included), each batch twice, as a redelivering
+    trigger would; remembers the kinds of document it delivered."""
 
     def __init__(self, services: Services, container) -> None:
         super().__init__(services, times=2)
         self.container, self.continuation = container, None
+        self.doc_types: set[str] = set()
 
     def new_documents(self) -> list[dict]:
         if self.continuation is None:
@@ -34,6 +35,7 @@ class ChangeFeed(Driver):
         else:
             feed = self.container.query_items_change_feed(continuation=self.continuation)
         documents = list(feed)
+        self.doc_types |= {d["docType"] for d in documents}
         # The SDK leaves the token to resume from in the last response's etag header.
         # https://learn.microsoft.com/azure/cosmos-db/nosql/change-feed-pull-model
         self.continuation = self.container.client_connection.last_response_headers["etag"]
@@ -46,6 +48,7 @@ def cosmos_app(cosmos_empty_containers):
     settings = Settings({"STORE_BACKEND": "cosmos", "PUBLISHER_BACKEND": "memory"})
     adapters = Adapters(
         store=CosmosEventStore(containers["events"]),
+        saga_store=CosmosEventStore(containers["sagas"]),
         publisher=InMemoryCommandPublisher(),
         views=CosmosViewStore(containers["views"]),
         dead_letters=CosmosDeadLetterStore(containers["deadletters"]),
@@ -78,3 +81,6 @@ def test_all_three_outcomes_over_cosmos_with_every_batch_delivered_twice(cosmos_
     sixth = [e.eventType for e in services.quotes.view("Q-sixth").timeline]
     assert {"CustomerPolicyCountUpdateFailed", "PolicyCancelled", "QuoteRejected"} <= set(sixth)
     assert services.desk.list() == []
+    # Saga streams live in their own container, receipts in no document: the orchestrator's
+    # feed carries domain events only.
+    assert feed.doc_types == {"event"}

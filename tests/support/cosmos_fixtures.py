@@ -44,7 +44,7 @@ def cosmos_containers(
 ) -> Iterator[dict[str, ContainerProxy]]:
     """Fresh events/leases/views/deadletters containers for one test module, as in Azure."""
     suffix = uuid.uuid4().hex[:8]
-    names = {n: f"{n}-{suffix}" for n in ("events", "leases", "views", "deadletters")}
+    names = {n: f"{n}-{suffix}" for n in ("events", "sagas", "leases", "views", "deadletters")}
     containers = ensure_containers(cosmos_client, cosmos_database.id, names)
     yield containers
     for name in names.values():

@@ -102,6 +102,35 @@ def test_a_cold_cache_reads_once_then_appends():
     assert (store.reads, store.appends) == (1, 1)
 
 
+def test_a_command_that_opens_a_stream_is_appended_on_a_cold_worker_without_a_read():
+    store = CountingStore(InMemoryEventStore())
+    decision = CommandHandler(store, FakeClock()).handle(create)
+    assert (decision.outcome, decision.version) == (Outcome.APPENDED, 1)
+    assert (store.reads, store.appends) == (0, 1)
+
+
+def test_a_command_that_opens_a_stream_which_exists_falls_back_to_reading_it():
+    inner = InMemoryEventStore()
+    CommandHandler(inner, FakeClock()).handle(create)
+    store = CountingStore(inner)
+    same = CreateQuote(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+    other_terms = CreateQuote(quoteId="Q1", customerId="C2", premium=ACCEPTED_PREMIUM)
+    with pytest.raises(DomainError, match="exists with other terms"):
+        CommandHandler(store, FakeClock()).handle(command(other_terms, "create-2"))
+    same_terms = CommandHandler(store, FakeClock()).handle(command(same, "create-3"))
+    assert (same_terms.outcome, same_terms.version) == (Outcome.UNCHANGED, 1)
+    assert (store.reads, store.appends) == (2, 2)  # each: the refused blind append, one read
+    assert [e.eventType for e in inner.read_stream("quote-Q1")] == ["QuoteCreated"]
+
+
+def test_a_redelivered_command_that_opened_its_stream_is_already_handled_on_a_cold_worker():
+    inner = InMemoryEventStore()
+    CommandHandler(inner, FakeClock()).handle(create)
+    again = CommandHandler(inner, FakeClock()).handle(create)
+    assert (again.outcome, again.version) == (Outcome.ALREADY_HANDLED, 1)
+    assert len(inner.read_stream("quote-Q1")) == 1
+
+
 def test_a_stale_cache_never_makes_a_stale_decision_stick():
     store = InMemoryEventStore()
     worker_a, worker_b = CommandHandler(store, FakeClock()), CommandHandler(store, FakeClock())

@@ -77,7 +77,7 @@ class CountingStore:
         return self.inner.append(*args)
 
 
-def test_a_saga_step_uses_the_deployments_timeout_and_reads_its_stream_once():
+def test_a_saga_step_uses_the_deployments_timeout_and_starts_a_saga_without_a_read():
     world = World()
     world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
     world.quotes.approve("Q1")
@@ -87,4 +87,6 @@ def test_a_saga_step_uses_the_deployments_timeout_and_reads_its_stream_once():
     [approved] = [e for _, e in world.store.read_all() if e.eventType == "QuoteApproved"]
     outcome = world.orchestrator.process_event(approved, world.decoded("quote-Q1")[1])
     assert outcome.state.deadline == approved.timestamp + timedelta(seconds=30)
-    assert store.reads == 1  # the cold load; what it appended is not read back
+    # The approval opens the saga's stream (saga.starts): appended at version 0 unread, and
+    # what it appended is not read back.
+    assert store.reads == 0

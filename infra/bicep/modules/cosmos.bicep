@@ -1,4 +1,5 @@
-// Cosmos DB for NoSQL: the event store (`events`, partitioned by stream), the change-feed leases,
+// Cosmos DB for NoSQL: the event store (`events` and the saga's `sagas`, partitioned by stream), the
+// change-feed leases,
 // the read-model views and the dead letters. Key auth is disabled: the app identity gets the
 // built-in data-plane role through a Cosmos SQL role assignment (not Azure RBAC).
 // https://learn.microsoft.com/azure/cosmos-db/how-to-setup-rbac
@@ -22,8 +23,8 @@ param autoscaleMaxThroughput int = 1000
 @description('Database name (app setting COSMOS_DATABASE).')
 param databaseName string
 
-@description('Event store container, partitioned by /streamId (app setting EVENTS_CONTAINER).')
-param eventsContainerName string
+@description('Event store containers, partitioned by /streamId: the aggregates\' events, whose change feed triggers the orchestrator (EVENTS_CONTAINER), and the saga\'s own streams (SAGAS_CONTAINER).')
+param streamContainerNames array
 
 @description('Read-model views, partitioned by /id, with their own indexing policy (app setting VIEWS_CONTAINER).')
 param viewsContainerName string
@@ -40,6 +41,11 @@ var dataContributorRoleDefinitionId = '00000000-0000-0000-0000-000000000002'
 
 // Written by the Cosmos engineer next to the adapter that depends on it.
 var eventsIndexingPolicy = loadJsonContent('../../cosmos/indexing-policy.json')
+// A redelivered command collides on its first event's `commandKey` (adapters/cosmos.py). A
+// unique key policy is fixed when a container is created: an existing events container without
+// it needs a new one (docs/cosmos.md, "Receipts folded into the events").
+// https://learn.microsoft.com/azure/cosmos-db/unique-keys
+var eventsUniqueKeyPolicy = loadJsonContent('../../cosmos/unique-key-policy.json')
 // The composite index GET /api/sagas sorts by: an ORDER BY on two paths needs one.
 var viewsIndexingPolicy = loadJsonContent('../../cosmos/views-indexing-policy.json')
 
@@ -82,21 +88,22 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-resource eventsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+resource streamContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [for containerName in streamContainerNames: {
   parent: database
-  name: eventsContainerName
+  name: containerName
   properties: {
     resource: {
-      id: eventsContainerName
+      id: containerName
       partitionKey: {
         paths: ['/streamId']
         kind: 'Hash'
         version: 2
       }
       indexingPolicy: eventsIndexingPolicy
+      uniqueKeyPolicy: eventsUniqueKeyPolicy
     }
   }
-}
+}]
 
 resource viewsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database
