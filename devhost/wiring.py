@@ -105,6 +105,19 @@ def hubs_table() -> str:
     return "\n".join([*header, *rows, saga])
 
 
+def readme_hubs_table() -> str:
+    """README's table of hubs: each with what it carries, its key and consumer group."""
+    rows = [
+        f"| `{DEFAULTS[a.hub_setting]}` | {', '.join(a.commands)} | {a.target_field} "
+        f"| `{DEFAULTS[a.consumer_group_setting]}` |"
+        for a in AGGREGATES
+    ]
+    saga = f"| `{DEFAULTS['SAGA_EVENTS_HUB']}` | every domain event, for outside subscribers "
+    saga += f"| quote id (correlation id) | `{SAGA_SUBSCRIBERS}` (the app has no role on it) |"
+    header = ["| Hub | Carries | Partition key | Consumer group |", "|---|---|---|---|"]
+    return "\n".join([*header, *rows, saga])
+
+
 def with_table(text: str, name: str, table: str) -> str:
     """`text` with the block between `<!-- wiring:name -->` and `<!-- /wiring -->` replaced."""
     pattern = re.compile(rf"(<!-- wiring:{name} -->\n).*?(<!-- /wiring -->)", re.S)
@@ -123,7 +136,11 @@ def generated() -> dict[Path, str]:
         BICEP_WIRING: render(bicep_wiring()),
         EMULATOR_CONFIG: render(emulator_config(json.loads(EMULATOR_CONFIG.read_text()))),
         SAMPLE_SETTINGS: render(sample_settings(json.loads(SAMPLE_SETTINGS.read_text()))),
-        README: with_table(README.read_text(), "aggregates", aggregates_table()),
+        README: with_table(
+            with_table(README.read_text(), "aggregates", aggregates_table()),
+            "readme-hubs",
+            readme_hubs_table(),
+        ),
         EVENTHUBS_DOC: with_table(EVENTHUBS_DOC.read_text(), "hubs", hubs_table()),
     }
 
