@@ -45,6 +45,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Units of work that share one commit at most (so its first member waits for a bounded number
 # of others): with synchronous=FULL a commit is an fsync, milliseconds, whatever it holds.
 MAX_GROUP = 32
+# Writers that must be queued for a unit to hand its group on rather than commit: with one,
+# that is mostly a pump's checkpoint right after its invocation, which would commit the unit
+# and react to its writes (e.g. log its next step) before the unit's own caller is answered.
+# Under load many wait, and they share commits.
+MIN_QUEUE = 2
 FEED_TOPIC = "events"  # announced when an append commits: the local change feed moved
 
 
@@ -241,12 +246,16 @@ class SqliteDatabase:
         if not conn.in_transaction:  # SQLite rolled back everything: the group's work is lost
             group.error = group.error or error or TransientFailure("the write group rolled back")
         with writer.lock:
-            handing = writer.waiting > 0 and group.members < MAX_GROUP and group.error is None
+            handing = writer.waiting >= MIN_QUEUE and group.members < MAX_GROUP and not group.error
             if handing:
                 writer.owner = None
                 writer.turn.notify()
+                group.asleep += 1
                 while not group.done:
                     writer.ended.wait()
+                group.asleep -= 1
+                if not group.asleep:
+                    writer.ended.notify_all()  # the committer waits for the last of them
         if not handing:
             self._finish(group)
         if error is None and group.error is not None:
@@ -280,6 +289,10 @@ class SqliteDatabase:
                 group.done = True
                 writer.ended.notify_all()
                 writer.hand_over_locked()
+                # Let the members go on first (each to answer its caller and log it), so the
+                # committer, often a pump, does not react to their writes before they do.
+                while group.asleep:
+                    writer.ended.wait()
 
     def _announce(self, topics: set[str]) -> None:
         if not topics:
@@ -347,6 +360,7 @@ class _Group:
 
     conn: sqlite3.Connection
     members: int = 0
+    asleep: int = 0  # members waiting for the commit
     changes: dict[SqliteDatabase, set[str]] = field(default_factory=dict)
     error: BaseException | None = None
     done: bool = False
