@@ -20,8 +20,10 @@ demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(PY) -m devhost
 
+# The mixed workload (contention, refusals, policy limits), every outcome verified. Before and
+# after a change: make bench BENCH_ARGS="--compare main --runs 3".
 bench: $(VENV)/.installed
-	$(PY) -m devhost bench --sagas 2000
+	$(PY) -m devhost bench --workload mixed --sagas 2000 $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

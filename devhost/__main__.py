@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         "--split", action="store_true", help="bench: one HTTP host and one trigger host"
     )
     parser.add_argument("--write", action="store_true", help="wiring: regenerate the files")
-    from devhost import cli
+    from devhost import bench_args, cli
 
+    bench_args.add_arguments(parser)
     cli.add_arguments(parser)
     args = parser.parse_args(argv)
     default_level = "INFO" if args.command in ("serve", "index") else "WARNING"

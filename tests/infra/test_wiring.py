@@ -254,3 +254,32 @@ def test_the_event_hubs_doc_lists_no_command_hub_that_is_not_registered():
     registered = {a.hub_setting for a in AGGREGATES} | {"SAGA_EVENTS_HUB"}
     extra = set(documented_hubs()) - registered
     assert not extra, f"docs/eventhubs.md's hub table lists unregistered hubs {extra}: drop them"
+
+
+def readme_aggregates() -> dict[str, tuple[set[str], set[str]]]:
+    """README's aggregate table: category -> (its commands, its events); a parenthesis in a
+    cell explains, it names nothing."""
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)-\{\w+\}`\s*\|([^|]*)\|([^|]*)\|", text, re.M)
+
+    def names(cell: str) -> set[str]:
+        return set(re.findall(r"\w+", re.sub(r"\([^)]*\)", "", cell)))
+
+    return {category: (names(commands), names(events)) for category, commands, events in rows}
+
+
+@each_aggregate
+def test_every_aggregate_is_in_the_readme_table_with_its_commands_and_events(
+    aggregate: AnyAggregate,
+):
+    documented = readme_aggregates().get(aggregate.category)
+    wanted = (set(aggregate.commands), set(aggregate.events))
+    assert documented == wanted, (
+        f"README.md's aggregate table gives `{aggregate.category}-{{id}}` as {documented}, not "
+        f"{wanted}: add or correct its row"
+    )
+
+
+def test_the_readme_table_lists_no_aggregate_that_is_not_registered():
+    extra = set(readme_aggregates()) - {a.category for a in AGGREGATES}
+    assert not extra, f"README.md's aggregate table lists unregistered aggregates {extra}"

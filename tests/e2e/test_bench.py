@@ -1,0 +1,41 @@
+"""`python -m devhost bench` as a user runs it: a small mixed run verifies every saga's outcome
+and every customer's count, and a run held to a wrong expectation fails naming what is wrong."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.hosts import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def bench(*extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "devhost", "bench", "--sagas", "40", "--workload", "mixed"]
+    return subprocess.run(
+        [*command, *extra], check=False, cwd=REPO, capture_output=True, text=True, timeout=240
+    )
+
+
+def test_a_mixed_bench_run_verifies_every_outcome_and_reports_its_costs():
+    run = bench()
+    assert run.returncode == 0, run.stdout + run.stderr
+    verified = re.search(r"verified +every outcome: 40 sagas \((?P<kinds>[^)]*)\)", run.stdout)
+    assert verified, run.stdout
+    kinds = {kind: int(n) for n, kind in re.findall(r"(\d+) ([^,]+)", verified["kinds"])}
+    assert kinds["Compensated: underwriting"] == 4  # every 10th premium
+    assert kinds["Compensated: policy limit"] > 0
+    assert kinds["Completed"] > 0
+    assert re.search(r"commits [0-9.]+ +fsyncs ~[0-9.]+ \(derived", run.stdout), run.stdout
+    assert re.search(r"peak RSS +[0-9]+ MiB", run.stdout), run.stdout
+
+
+def test_a_run_held_to_a_wrong_policy_limit_fails_naming_the_customers():
+    run = bench("--expect-max-policies", "6")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "VERIFY FAILED" in run.stdout
+    assert re.search(r"customer \S+: 5 sagas Completed, expected 6", run.stdout), run.stdout
