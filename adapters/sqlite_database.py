@@ -1,5 +1,5 @@
 """One SQLite file shared by the local adapters: a connection per thread and process, WAL,
-nestable write transactions (savepoints), a writer lock, and commit notifications."""
+nestable write transactions (savepoints), group commit, and commit notifications."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -41,6 +42,14 @@ _UNAVAILABLE = frozenset(
 )
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Units of work that share one commit at most (so its first member waits for a bounded number
+# of others): with synchronous=FULL a commit is an fsync, milliseconds, whatever it holds.
+MAX_GROUP = 32
+# Writers that must be queued for a unit to hand its group on rather than commit: with one,
+# that is mostly a pump's checkpoint right after its invocation, which would commit the unit
+# and react to its writes (e.g. log its next step) before the unit's own caller is answered.
+# Under load many wait, and they share commits.
+MIN_QUEUE = 2
 FEED_TOPIC = "events"  # announced when an append commits: the local change feed moved
 
 
@@ -50,10 +59,16 @@ class SqliteDatabase:
     stores on the same file share connections and a view write inside an event-store
     transaction joins it instead of waiting on it.
 
-    Writers queue on a thread lock and an advisory file lock (`<file>-writer.lock`) before
-    `BEGIN IMMEDIATE`: a waiting writer wakes the moment the lock is free, where SQLite's
-    own busy handler would sleep in steps of up to 100 ms. A killed process drops its file
-    lock with its file descriptors.
+    Group commit: a top-level transaction is a *unit* of a group that shares one SQLite
+    transaction and one COMMIT (one fsync with synchronous=FULL). Units take turns on the
+    group's connection (each inside a savepoint, so a failed unit rolls back only its own
+    work); a unit that ends while others wait to write hands the group on instead of
+    committing, and the last one commits for all. No unit returns before its group's commit
+    (or returns its error), so what a caller was told is durable is. Writers in this process
+    queue on a condition; processes queue on an advisory file lock (`<file>-writer.lock`),
+    held from a group's BEGIN IMMEDIATE to its end: a waiting writer wakes the moment it is
+    free, where SQLite's own busy handler would sleep in steps of up to 100 ms. A killed
+    process drops its file lock with its file descriptors.
     """
 
     _registry: ClassVar[dict[tuple[str, str], SqliteDatabase]] = {}
@@ -67,7 +82,6 @@ class SqliteDatabase:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list[sqlite3.Connection] = []
-        self._writer = _writer_lock(self.path)
         # Waiters per topic: a commit wakes only the pumps of the topics it changed (one
         # Condition for all woke every idle pump on every commit: GIL hand-offs for nothing).
         self._changes = threading.Lock()
@@ -95,7 +109,19 @@ class SqliteDatabase:
                 conn.execute(statement)
         self._schemas.add(schema)
 
+    @property
+    def _writer(self) -> _Writer:
+        return _writer_for(self.path)
+
     def connection(self) -> sqlite3.Connection:
+        """The connection to use now: the write group's while this thread's unit has written
+        (so it reads its own and its group's writes), this thread's own otherwise."""
+        taken = getattr(self._local, "taken", None)
+        if taken is not None:
+            return taken.conn
+        return self._own_connection()
+
+    def _own_connection(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # a fork must not share connections
             # isolation_level=None: no implicit transactions; `transaction()` is explicit.
@@ -103,93 +129,183 @@ class SqliteDatabase:
                 self.path,
                 timeout=BUSY_TIMEOUT_SECONDS,
                 isolation_level=None,
-                check_same_thread=False,  # only so close() can close it; used by its thread
+                # the write group's connection is used by each of its units' threads in turn
+                check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            local.conn, local.pid, local.depth, local.begun = conn, os.getpid(), 0, False
-            local.topics = set()
+            local.conn, local.pid = conn, os.getpid()
             with self._lock:
                 self._opened.append(conn)
         return local.conn  # type: ignore[no-any-return]
 
     @contextmanager
     def transaction(self, lazy: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction of this thread; nested ones are savepoints inside it.
+        """A write transaction of this thread (a unit of a group commit); nested ones are
+        savepoints inside it.
 
-        `lazy`: take the write lock only when a nested transaction (a write) first needs it,
-        so a unit of work that turns out to read only never blocks writers.
+        `lazy`: join a group only when a nested transaction (a write) first needs it, so a
+        unit of work that turns out to read only never blocks writers, and its Python work
+        before its first write runs while others write.
         """
-        conn = self.connection()
         local = self._local
-        depth: int = local.depth
-        if depth == 0 and not lazy:
-            self._begin(conn)
-        elif depth > 0:
-            if not local.begun:
-                self._begin(conn)
-            conn.execute(f"SAVEPOINT sp{depth}")
-        local.depth = depth + 1
+        depth: int = getattr(local, "depth", 0)
         try:
+            if depth == 0:
+                local.depth, local.taken, local.topics = 1, None, {}
+                try:
+                    if not lazy:
+                        self._join()
+                    yield self.connection()
+                except BaseException as error:
+                    self._leave(error)
+                    raise
+                else:
+                    self._leave(None)
+                finally:
+                    local.depth, local.taken, local.topics = 0, None, {}
+                return
+            if local.taken is None:
+                self._join()
+            conn: sqlite3.Connection = local.taken.conn
+            conn.execute(f"SAVEPOINT sp{depth}")
+            local.depth = depth + 1
             try:
                 yield conn
             except BaseException:
-                local.depth = depth
                 # SQLite may have rolled the whole transaction back itself (a full disk, an
                 # I/O error): then there is nothing to roll back, and trying would hide the
                 # real error behind "cannot rollback - no transaction is active".
-                if depth > 0 and conn.in_transaction:
+                if conn.in_transaction:
                     conn.execute(f"ROLLBACK TO sp{depth}")
                     conn.execute(f"RELEASE sp{depth}")
-                elif depth == 0 and local.begun:
-                    self._end(conn, "ROLLBACK")
                 raise
-            local.depth = depth
-            if depth > 0:
-                conn.execute(f"RELEASE sp{depth}")
-            elif local.begun:
-                self._end(conn, "COMMIT")
+            finally:
+                local.depth = depth
+            conn.execute(f"RELEASE sp{depth}")
         except sqlite3.Error as error:
             unavailable = _unavailable(error)
             if unavailable is None:
                 raise
             raise unavailable from error
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
-        self._writer.acquire()
+    def _join(self) -> None:
+        """Take the write turn, begin a group if none is open, and open this unit in it."""
+        writer, local = self._writer, self._local
+        with writer.lock:
+            if writer.owner == threading.get_ident():  # it would wait for itself forever
+                raise RuntimeError(
+                    f"this thread writes to {self.path} through another database object"
+                )
+            writer.waiting += 1
+            while writer.owner is not None:
+                writer.turn.wait()
+            writer.waiting -= 1
+            writer.owner = threading.get_ident()
+        group = writer.group
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            self._writer.release()
-            raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
-        self._local.begun = True
+            if group is None:
+                conn = self._own_connection()
+                writer.file_lock.acquire()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    writer.file_lock.release()
+                    raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
+                group = writer.group = _Group(conn)
+            group.conn.execute("SAVEPOINT unit")
+        except BaseException:
+            if writer.group is None:
+                writer.hand_over()
+            else:
+                self._finish(writer.group)  # the open group goes on without this unit
+            raise
+        group.members += 1
+        local.taken = group
 
-    def _end(self, conn: sqlite3.Connection, verb: str) -> None:
-        local = self._local
-        topics, local.topics = local.topics, set()
+    def _leave(self, error: BaseException | None) -> None:
+        """End this thread's unit: keep or undo its work, then hand the group on to a waiting
+        writer or commit it; return once it committed (raise if it did not)."""
+        writer, local = self._writer, self._local
+        group: _Group | None = local.taken
+        if group is None:
+            return  # a lazy unit that never wrote
+        local.taken = None
+        conn = group.conn
+        try:
+            if error is None:
+                conn.execute("RELEASE unit")
+                for database, topics in local.topics.items():
+                    group.changes.setdefault(database, set()).update(topics)
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+        except sqlite3.Error as failure:
+            group.error = group.error or failure
+        if not conn.in_transaction:  # SQLite rolled back everything: the group's work is lost
+            group.error = group.error or error or TransientFailure("the write group rolled back")
+        with writer.lock:
+            handing = writer.waiting >= MIN_QUEUE and group.members < MAX_GROUP and not group.error
+            if handing:
+                writer.owner = None
+                writer.turn.notify()
+                group.asleep += 1
+                while not group.done:
+                    writer.ended.wait()
+                group.asleep -= 1
+                if not group.asleep:
+                    writer.ended.notify_all()  # the committer waits for the last of them
+        if not handing:
+            self._finish(group)
+        if error is None and group.error is not None:
+            raise _group_failure(group.error)
+
+    def _finish(self, group: _Group) -> None:
+        """Commit the group (roll it back if it failed), then wake its members and writers."""
+        writer, conn = self._writer, group.conn
+        committed = False
         try:
             try:
-                if verb == "COMMIT" or conn.in_transaction:
-                    conn.execute(verb)
-            except sqlite3.Error:
+                if group.error is None:
+                    conn.execute("COMMIT")
+                    committed = True
+                elif conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error as failure:
+                group.error = failure
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise
+        except sqlite3.Error:
+            pass  # group.error already says why; the connection is unusable until reopened
         finally:
-            local.begun = False
-            self._writer.release()
-        self._stats["commits" if verb == "COMMIT" else "rollbacks"] += 1
-        if verb == "COMMIT" and topics:
-            with self._changes:
-                for topic in topics:
-                    self._generations[topic] = self._generations.get(topic, 0) + 1
-                    for woken in self._waiters.get(topic, ()):
-                        woken.set()
+            writer.file_lock.release()
+            self._stats["commits" if committed else "rollbacks"] += 1
+            if committed:
+                for database, topics in group.changes.items():
+                    database._announce(topics)
+            with writer.lock:
+                writer.group = None
+                group.done = True
+                writer.ended.notify_all()
+                writer.hand_over_locked()
+                # Let the members go on first (each to answer its caller and log it), so the
+                # committer, often a pump, does not react to their writes before they do.
+                while group.asleep:
+                    writer.ended.wait()
+
+    def _announce(self, topics: set[str]) -> None:
+        if not topics:
+            return
+        with self._changes:
+            for topic in topics:
+                self._generations[topic] = self._generations.get(topic, 0) + 1
+                for woken in self._waiters.get(topic, ()):
+                    woken.set()
 
     def changed(self, topic: str) -> None:
         """Say that the current transaction changes `topic`: waiters wake when it commits."""
-        self._local.topics.add(topic)
+        self._local.topics.setdefault(self, set()).add(topic)
 
     def generation(self, topic: str) -> int:
         with self._changes:
@@ -227,40 +343,83 @@ class SqliteDatabase:
         self._local = threading.local()
 
 
-class _WriterLock:
-    """A process-wide reentrant thread lock plus an advisory lock on a side file."""
+def _group_failure(cause: BaseException) -> BaseException:
+    """What a unit whose own work succeeded raises when its group could not commit."""
+    if isinstance(cause, TransientFailure):
+        return cause
+    if isinstance(cause, sqlite3.Error):
+        unavailable = _unavailable(cause)
+        if unavailable is not None:
+            return unavailable
+    return TransientFailure(f"the write group did not commit: {cause!r}")
+
+
+@dataclass(eq=False)
+class _Group:
+    """The units sharing one SQLite transaction, on the connection of the one that began it."""
+
+    conn: sqlite3.Connection
+    members: int = 0
+    asleep: int = 0  # members waiting for the commit
+    changes: dict[SqliteDatabase, set[str]] = field(default_factory=dict)
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Writer:
+    """Per file and process: whose turn it is on the open group, who waits, the file lock."""
 
     def __init__(self, path: str) -> None:
-        self._thread_lock = threading.RLock()
-        self._path, self._fd, self._pid, self._held = path, -1, -1, 0
+        self.file_lock = _FileLock(f"{path}-writer.lock")
+        self.lock = threading.Lock()
+        self.turn = threading.Condition(self.lock)  # a writer waits for the group's connection
+        self.ended = threading.Condition(self.lock)  # a unit waits for its group to commit
+        self.owner: int | None = None
+        self.waiting = 0
+        self.group: _Group | None = None
+
+    def hand_over(self) -> None:
+        with self.lock:
+            self.hand_over_locked()
+
+    def hand_over_locked(self) -> None:
+        self.owner = None
+        self.turn.notify()
+
+
+class _FileLock:
+    """An advisory lock on a side file: one process's write group at a time."""
+
+    def __init__(self, path: str) -> None:
+        self._path, self._fd, self._pid = path, -1, -1
 
     def acquire(self) -> None:
-        self._thread_lock.acquire()
-        self._held += 1
-        if self._held > 1 or fcntl is None:
+        if fcntl is None:
             return
         if self._pid != os.getpid():
             self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644), os.getpid()
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def release(self) -> None:
-        self._held -= 1
-        if self._held == 0 and fcntl is not None:
+        if fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._thread_lock.release()
 
 
-_writer_locks: dict[str, _WriterLock] = {}
-_writer_locks_lock = threading.Lock()
+_writers: dict[tuple[str, int], _Writer] = {}
+_writers_lock = threading.Lock()
 
 
-def _writer_lock(path: str) -> _WriterLock:
-    """One writer lock per file and process, whichever database objects open the file."""
-    with _writer_locks_lock:
-        lock = _writer_locks.get(path)
-        if lock is None:
-            lock = _writer_locks[path] = _WriterLock(f"{path}-writer.lock")
-        return lock
+def _writer_for(path: str) -> _Writer:
+    """One writer per file and process, whichever database objects open the file (a fork
+    gets its own: the parent's threads and their turns are not the child's)."""
+    key = (path, os.getpid())
+    writer = _writers.get(key)
+    if writer is None:
+        with _writers_lock:
+            writer = _writers.get(key)
+            if writer is None:
+                writer = _writers[key] = _Writer(path)
+    return writer
 
 
 def database_for(

@@ -32,6 +32,9 @@ class Source(Generic[T]):
     position: Callable[[T], int]
     payload: Callable[[Sequence[T]], object]
     correlation: Callable[[T], str]
+    # False: an item the function is not given, only read past (as a document that is not in
+    # the triggered container); a batch of nothing else moves the checkpoint uninvoked.
+    delivers: Callable[[T], bool] = lambda _: True
 
 
 class Pump(threading.Thread, Generic[T]):
@@ -81,12 +84,16 @@ class Pump(threading.Thread, Generic[T]):
             return False
         if not self.keeper.holds(lease):
             return False
-        outcome = self.invoker.invoke(
-            self.function,
-            lambda: self.source.payload(items),
-            len(items),
-            [self.source.correlation(item) for item in items],
+        delivered = [item for item in items if self.source.delivers(item)]
+        finished = (
+            not delivered
+            or self.invoker.invoke(
+                self.function,
+                lambda: self.source.payload(delivered),
+                len(delivered),
+                [self.source.correlation(item) for item in delivered],
+            ).finished
         )
-        if outcome.finished:  # as in Azure: after the last retry too, failed or not
+        if finished:  # as in Azure: after the last retry too, failed or not
             self.keeper.save_checkpoint(lease, self.source.position(items[-1]))
         return True

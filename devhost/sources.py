@@ -15,12 +15,19 @@ from devhost.functions import Function
 from devhost.pump import Source
 
 MAX_ITEMS_PER_INVOCATION = 100  # the Cosmos DB trigger's maxItemsPerInvocation, set locally
+_DECODER = json.JSONDecoder()
+FEED_DOC_TYPE = "event"  # what the orchestrator's container holds (domain/messages.py DocType)
 
 
-def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int, Any]]:
-    """The events container's feed in append order. With no lease yet it starts from the
-    beginning when the trigger says `startFromBeginning`, else after what is already there
-    (as the Cosmos DB trigger does)."""
+def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int, str | None]]:
+    """The events container's feed in append order: its domain events only. The saga's own
+    streams share the local table but are not the orchestrator's input (in Azure they are
+    kept out of the triggered container), so they come without their text and are passed
+    over (the checkpoint moves past them) rather than delivered and skipped by the app. With
+    no lease yet it starts from the beginning when the trigger says `startFromBeginning`,
+    else after what is already there (as the Cosmos DB trigger does). Each document is its
+    stored JSON text with `_lsn` spliced in: never parsed here; the converter parses it
+    once, as the worker does."""
     trigger = function.trigger
     lease = (
         f"cosmosdb:{trigger['databaseName']}/{trigger['containerName']}"
@@ -28,13 +35,11 @@ def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int
     )
     limit = int(trigger.get("maxItemsPerInvocation") or MAX_ITEMS_PER_INVOCATION)
 
-    def read(after: int) -> Sequence[tuple[int, Any]]:
-        documents = []
-        for position, text in store.read_feed(after, limit):
-            document = json.loads(text)
-            document["_lsn"] = position
-            documents.append((position, document))
-        return documents
+    def read(after: int) -> Sequence[tuple[int, str | None]]:
+        return [
+            (position, None if text is None else _with_lsn(text, position))
+            for position, text in store.read_feed_of(FEED_DOC_TYPE, after, limit)
+        ]
 
     return Source(
         lease=lease,
@@ -43,10 +48,35 @@ def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int
         read=read,
         position=lambda item: item[0],
         payload=lambda items: payloads.decode(
-            function.trigger_type, payloads.cosmos_documents([document for _, document in items])
+            function.trigger_type,
+            payloads.cosmos_document_texts([text for _, text in items if text is not None]),
         ),
-        correlation=lambda item: str(item[1].get("correlationId") or ""),
+        correlation=lambda item: _correlation(item[1] or ""),
+        delivers=lambda item: item[1] is not None,
     )
+
+
+def _with_lsn(text: str, position: int) -> str:
+    """A stored document (a JSON object) with the feed's `_lsn` as its last property."""
+    body = text.rstrip()
+    if not body.endswith("}"):
+        raise ValueError(f"feed position {position} holds no JSON object")
+    return f'{body[:-1]}{"," if body[:-1].rstrip() != "{" else ""}"_lsn":{position}}}'
+
+
+def _correlation(text: str) -> str:
+    """The correlationId of a stored document, for the invocation's log line, read from the
+    text without parsing the document: the envelope's own field comes before `data`
+    (EventEnvelope's field order), so its first occurrence is the one."""
+    key = '"correlationId":'
+    start = text.find(key)
+    if start < 0:
+        return ""
+    try:
+        value, _ = _DECODER.raw_decode(text, start + len(key) + (text[start + len(key)] == " "))
+    except (ValueError, IndexError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def hub_partitions(
