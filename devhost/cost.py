@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -203,6 +204,7 @@ def cosmos_worker(
         yield Worker(adapters, settings, feed, cold), transport
     finally:
         bootstrap.install(previous)
+        reader.delete_database(database)  # a database of its own, also on a real account
 
 
 def measure(connection: str, sagas: int, cold: bool, feed: str = "each") -> dict[str, Tally]:
@@ -214,7 +216,8 @@ def measure(connection: str, sagas: int, cold: bool, feed: str = "each") -> dict
     accepted, over = Decimal("100.00"), (limit * Decimal("2.5")).quantize(Decimal("0.01"))
     mode = "cold" if cold else "warm"
     tallies: dict[str, Tally] = {}
-    with cosmos_worker(connection, f"cost-{mode}-{feed}", cold) as (worker, transport):
+    database = f"cost-{mode}-{feed}-{uuid.uuid4().hex[:8]}"
+    with cosmos_worker(connection, database, cold) as (worker, transport):
         for n in range(full):  # a customer at the policy limit, before counting
             worker.saga(f"QFULL{n:04}", "CFULL", accepted, feed)
         worker.saga("QWARM", "CWARM", accepted, feed)  # the client's metadata reads
