@@ -152,11 +152,21 @@ class Worker:
 
 @functools.cache
 def app_functions() -> dict[str, Callable[..., Any]]:
-    """The app's functions by name: app.get_functions() may be called once per process (a
-    second call refuses the names it registered the first time)."""
-    from function_app import app
+    """The functions a saga passes through, built from their blueprints' builders as the
+    app registers them (app.get_functions() may run once per process: a second call refuses
+    the names the first registered, and the tests' own fixture makes that call)."""
+    from triggers import command_handlers, http_api, orchestrator
 
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    builders = {
+        "create_quote": http_api.create_quote,
+        "approve_quote": http_api.approve_quote,
+        "orchestrate": orchestrator.orchestrate,
+        **{
+            command_handlers.function_name(category): trigger
+            for category, trigger in command_handlers.TRIGGERS.items()
+        },
+    }
+    return {name: builder.build().get_user_function() for name, builder in builders.items()}
 
 
 class _Context:
