@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck pytest compat checkov serve bench clean mutation
+.PHONY: demo test lint typecheck pytest compat checkov serve bench cost clean mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ serve: $(VENV)/.installed
 # after a change: make bench BENCH_ARGS="--compare main --runs 3".
 bench: $(VENV)/.installed
 	$(PY) -m devhost bench --workload mixed --sagas 2000 $(BENCH_ARGS)
+
+# Cosmos DB requests, documents, change feed, Event Hubs and an RU estimate per saga, counted
+# against the local Cosmos-protocol server (docs/cosmos.md, "Cost per saga").
+cost: $(VENV)/.installed node_modules/.installed
+	$(PY) -m devhost cost --sagas $(or $(SAGAS),50)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -214,15 +214,16 @@ class CosmosViewStore:
                 raise
         return Versioned(view=_view(doc), etag=doc["_etag"])
 
-    def save(self, view: QuoteView, etag: str | None) -> None:
+    def save(self, view: QuoteView, etag: str | None) -> str:
+        """One request, no read: create, or replace if the etag still matches."""
         view_id = view.id
         with cosmos_errors(f"saving view {view_id}"):
             stored = {**view.model_dump(mode="json"), _DUE_AT: _due_at(view)}
             try:
                 if etag is None:
-                    self._container.create_item(stored)
+                    written = self._container.create_item(stored)
                 else:
-                    self._container.replace_item(
+                    written = self._container.replace_item(
                         view_id, stored, etag=etag, match_condition=MatchConditions.IfNotModified
                     )
             except CosmosHttpResponseError as error:
@@ -232,6 +233,7 @@ class CosmosViewStore:
                         f"view {view_id} changed since it was read"
                     ) from error
                 raise
+        return str(written["_etag"])
 
     def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         """application.views.is_due as a cross-partition query (used by the time-out timer).

@@ -61,15 +61,16 @@ def _endpoint_options(endpoint: str) -> dict[str, Any]:
 
 
 def stores_from_settings(
-    get: Callable[[str], str | None], prefix: str = "CosmosDb"
+    get: Callable[[str], str | None], prefix: str = "CosmosDb", **client_options: Any
 ) -> dict[str, Any]:
     """The worker's Cosmos stores (one client), keyed as bootstrap's Adapters expects.
 
     `get` answers with defaults applied (bootstrap.Settings.get): the names' defaults live
     there only. COSMOS_ENSURE_CONTAINERS=true creates missing containers first (local runs
-    only: in Azure the app's identity may not create them, Bicep does).
+    only: in Azure the app's identity may not create them, Bicep does). `client_options`
+    reach the CosmosClient (`devhost cost` passes a counting transport).
     """
-    client = create_cosmos_client(get, prefix)
+    client = create_cosmos_client(get, prefix, **client_options)
     database = _required(get, "COSMOS_DATABASE")
     names = {
         logical: _required(get, f"{logical.upper()}_CONTAINER")

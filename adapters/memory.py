@@ -97,12 +97,14 @@ class InMemoryViewStore:
         with self._lock:
             return self._docs.get(view_id)
 
-    def save(self, view: QuoteView, etag: str | None) -> None:
+    def save(self, view: QuoteView, etag: str | None) -> str:
         with self._lock:
             current = self._docs.get(view.id)
             if (current.etag if current else None) != etag:
                 raise ConcurrencyConflict(f"view {view.id} changed since it was read")
-            self._docs[view.id] = Versioned(view=view, etag=uuid.uuid4().hex)
+            saved = Versioned(view=view, etag=uuid.uuid4().hex)
+            self._docs[view.id] = saved
+            return saved.etag
 
     def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         from application.views import is_due

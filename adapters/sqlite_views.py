@@ -89,7 +89,7 @@ class SqliteViewStore:
             return None
         return Versioned(view=QuoteView.model_validate_json(row[0]), etag=row[1])
 
-    def save(self, view: QuoteView, etag: str | None) -> None:
+    def save(self, view: QuoteView, etag: str | None) -> str:
         status, deadline = _saga_columns(view)
         values = (uuid.uuid4().hex, view.model_dump_json(), status, deadline, view.id)
         self._db.count("writes")
@@ -103,7 +103,7 @@ class SqliteViewStore:
                     )
                 except sqlite3.IntegrityError as exc:
                     raise ConcurrencyConflict(f"view {view.id} exists") from exc
-                return
+                return values[0]
             replaced = conn.execute(
                 "UPDATE views SET etag = ?, document = ?, saga_status = ?, saga_deadline_us = ?"
                 " WHERE id = ? AND etag = ?",
@@ -111,6 +111,7 @@ class SqliteViewStore:
             )
             if replaced.rowcount != 1:
                 raise ConcurrencyConflict(f"view {view.id} changed since it was read")
+            return values[0]
 
     def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:
         """Views of sagas that are not terminal and whose deadline <= now: as `is_due`."""

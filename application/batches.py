@@ -55,13 +55,20 @@ class BatchPolicy(Generic[M]):
         """`work(message)`'s result; None when the message was parked or left for the retry."""
         try:
             result = work(message)
-        except Unprocessable as error:
-            self.park(message, str(error))
-            return None
         except Exception as error:
-            if self.final_attempt:
-                self.park(message, f"failed after the last retry: {error!r}")
-                return None
+            self.fail(message, error)
+            return None
+        self.report.processed += 1
+        return result
+
+    def fail(self, message: M, error: Exception) -> None:
+        """`message` failed with `error`: parked at once if Unprocessable, else left for the
+        retry (parked with the reason on the final attempt)."""
+        if isinstance(error, Unprocessable):
+            self.park(message, str(error))
+        elif self.final_attempt:
+            self.park(message, f"failed after the last retry: {error!r}")
+        else:
             log(
                 self._logger,
                 logging.WARNING,
@@ -69,9 +76,6 @@ class BatchPolicy(Generic[M]):
                 **self._ids(message),
             )
             self._failures.append(error)
-            return None
-        self.report.processed += 1
-        return result
 
     def park(self, message: M, reason: str) -> None:
         self._park(message, reason)

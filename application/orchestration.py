@@ -12,16 +12,11 @@ from typing import Any
 
 from application.batches import BatchPolicy, BatchReport
 from application.dead_letters import park
-from application.ports import (
-    CommandPublisher,
-    ConcurrencyConflict,
-    DeadLetterStore,
-    ViewStore,
-)
+from application.ports import CommandPublisher, DeadLetterStore, ViewStore
+from application.projection import Step, ViewWriter
 from application.saga_log import log_transitions
-from application.saga_step import SagaOutcome, SagaStep, saga_event
+from application.saga_step import SagaOutcome, SagaStep
 from application.telemetry import log
-from application.views import apply_event, apply_saga, empty_view
 from domain import codec, saga
 from domain.errors import Unprocessable
 from domain.messages import EventEnvelope
@@ -30,6 +25,7 @@ logger = logging.getLogger("quoting.orchestrator")
 
 Document = Mapping[str, Any]
 Decided = tuple[Document, EventEnvelope, SagaOutcome]
+Projected = tuple[EventEnvelope, SagaOutcome, Step]
 
 
 class Orchestrator:
@@ -44,29 +40,53 @@ class Orchestrator:
     ) -> None:
         self.saga, self.publisher, self.views = saga_step, publisher, views
         self.dead_letters, self.clock, self.origin = dead_letters, clock, origin
+        self._writer = ViewWriter()  # this worker's last written views: no read before a write
 
     def process_documents(
         self, documents: Sequence[Document], final_attempt: bool = False
     ) -> BatchReport:
-        """Process a change-feed batch in order, then publish what it decided in one call (so
-        the publisher sends one batch per hub and key, not one per event), under the batch
-        policy (application/batches.py). A redelivered event is idempotent: its saga step
-        returns the commands it recorded, so retrying the batch re-publishes them."""
+        """Process a change-feed batch in order, write each quote's view once, then publish
+        what the batch decided in one call (so the publisher sends one batch per hub and key,
+        not one per event), under the batch policy (application/batches.py). A redelivered
+        event is idempotent: its saga step returns the commands it recorded, so retrying the
+        batch re-publishes them."""
         batch = BatchPolicy(final_attempt, self._park, _ids, logger)
-        decided: list[Decided] = []
+        stepped: list[tuple[Document, Projected]] = []
         for document in documents:
             if document.get("docType") != "event":
                 batch.report.skipped += 1  # receipts, saga streams: not domain events
                 continue
             step = batch.attempt(document, self._decide)
             if step is not None:
-                decided.append((document, *step))
+                stepped.append((document, step))
+        by_quote: dict[str, list[tuple[Document, Projected]]] = {}
+        for document, step in stepped:
+            by_quote.setdefault(step[0].correlationId, []).append((document, step))
+        written = {q for q, steps in by_quote.items() if self._project_batch(batch, q, steps)}
+        decided = [(d, e, o) for d, (e, o, _) in stepped if e.correlationId in written]
         self._publish(batch, decided)
         return batch.done()
 
-    def _decide(self, document: Document) -> tuple[EventEnvelope, SagaOutcome]:
+    def _decide(self, document: Document) -> Projected:
         envelope = codec.read_event(document)
-        return envelope, self.advance(envelope, codec.decode(envelope))
+        event = codec.decode(envelope)
+        outcome = self._step(envelope, event)
+        return envelope, outcome, ([(envelope, event)], outcome)
+
+    def _project_batch(
+        self, batch: BatchPolicy[Document], quote_id: str, steps: list[tuple[Document, Projected]]
+    ) -> bool:
+        """One view write for the quote's steps in this batch; if it fails, every one of its
+        documents fails with it (retried with the batch, or parked on the last attempt, each
+        replayable: a replay re-projects its step), and none of them is published now."""
+        try:
+            self._writer.write(self.views, quote_id, [step for _, (_, _, step) in steps])
+            return True
+        except Exception as error:
+            batch.report.processed -= len(steps)
+            for document, _ in steps:
+                batch.fail(document, error)
+            return False
 
     def _publish(self, batch: BatchPolicy[Document], decided: list[Decided]) -> None:
         try:
@@ -100,6 +120,11 @@ class Orchestrator:
     def advance(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
         """Advance the event's saga and project both into the quote's view; the caller
         publishes the outcome's commands and forwards the event."""
+        outcome = self._step(envelope, event)
+        self._project(envelope.correlationId, [(envelope, event)], outcome)
+        return outcome
+
+    def _step(self, envelope: EventEnvelope, event: codec.StoredEvent) -> SagaOutcome:
         if isinstance(event, saga.SagaEvent):
             raise Unprocessable(f"{envelope.eventType} is a saga event, not a domain event")
         inp = saga.SagaInput(
@@ -110,7 +135,6 @@ class Orchestrator:
             envelope.traceparent,
         )
         outcome = self.saga.advance(inp)
-        self._project(envelope.correlationId, [(envelope, event)], outcome)
         log_transitions(logger, logging.INFO, envelope.correlationId, outcome, envelope.eventType)
         return outcome
 
@@ -167,22 +191,7 @@ class Orchestrator:
         events: Iterable[tuple[EventEnvelope, object]],
         outcome: SagaOutcome,
     ) -> None:
-        entries = [*events, *((e, saga_event(e)) for e in outcome.events)]
-        for _ in range(8):
-            current = self.views.get(quote_id)
-            view = current.view if current else empty_view(quote_id)
-            updated = view
-            for envelope, event in entries:
-                updated = apply_event(updated, envelope, event)
-            updated = apply_saga(updated, outcome.state, outcome.version)
-            if current is not None and updated == view:
-                return
-            try:
-                self.views.save(updated, current.etag if current else None)
-                return
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict(f"view {quote_id} kept changing under the orchestrator")
+        self._writer.write(self.views, quote_id, [(list(events), outcome)])
 
     def _park(self, document: Document, reason: str) -> None:
         payload = json.dumps(document, sort_keys=True, default=str)

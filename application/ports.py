@@ -85,9 +85,10 @@ class ViewStore(Protocol):
 
     def get(self, view_id: str) -> Versioned | None: ...
 
-    def save(self, view: QuoteView, etag: str | None) -> None:
-        """Create (etag None) or replace the view read at `etag`; ConcurrencyConflict if
-        it changed (or, on create, exists) since."""
+    def save(self, view: QuoteView, etag: str | None) -> str:
+        """Create (etag None) or replace the view read (or last saved) at `etag`;
+        ConcurrencyConflict if it changed (or, on create, exists) since. Returns the etag the
+        view now has, as `get` would report it: a writer may save again at it unread."""
         ...
 
     def due(self, now: datetime, limit: int = 100) -> list[QuoteView]:

@@ -1,5 +1,6 @@
-"""`python -m devhost [serve|demo|bench|index|sagas|show|wiring]`: serve the app locally (the
-default), run the three-outcome demo, measure throughput and latency, index the app as the Python
+"""`python -m devhost [serve|demo|bench|cost|index|sagas|show|wiring]`: serve the app locally (the
+default), run the three-outcome demo, measure throughput and latency, count what a saga costs in
+Cosmos DB (devhost/cost.py), index the app as the Python
 worker does (exit 1 with the worker's message if it would not load), list the sagas, show one
 saga's timeline (devhost/cli.py), or check (--write: regenerate) the deployment files derived from
 the registry of aggregates (devhost/wiring.py)."""
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "demo", "bench", "index", "sagas", "show", "wiring"],
+        choices=["serve", "demo", "bench", "cost", "index", "sagas", "show", "wiring"],
     )
     parser.add_argument("--app-dir", type=Path, default=None, help="index: default the repo")
     parser.add_argument("--data-dir", type=Path, default=None, help="default .devhost/")
@@ -42,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the app's `quoting` logs (default: as --log-level, per-request lines WARNING)",
     )
-    parser.add_argument("--sagas", type=int, default=2000, help="bench: sagas to run")
+    parser.add_argument(
+        "--sagas", type=int, default=None, help="bench: sagas to run (2000); cost: per outcome (50)"
+    )
+    parser.add_argument(
+        "--feed",
+        default="each",
+        choices=["each", "poll"],
+        help="cost: one change-feed document per orchestrator invocation (default), or all new",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="bench: HTTP clients")
     parser.add_argument("--rate", type=float, default=None, help="bench: sagas/s (open loop)")
     parser.add_argument("--hosts", type=int, default=1, help="bench: host processes")
@@ -61,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         from devhost.demo import run_demo
 
         return run_demo(args.data_dir, args.port)
+    if args.command == "cost":
+        from devhost.cost import run_cost
+
+        return run_cost(50 if args.sagas is None else args.sagas, args.feed)
     if args.command == "bench":
         from devhost.bench import run_bench
+
+        if args.sagas is None:
+            args.sagas = 2000
 
         return run_bench(args)
     if args.command == "index":

@@ -146,6 +146,21 @@ class ViewStoreContract:
         assert second.view == view("Q1", "Completed")
         assert second.etag != first.etag
 
+    def test_a_save_answers_the_etag_a_read_reports_and_saving_again_at_it_needs_no_read(
+        self, store: Any
+    ) -> None:
+        created = store.save(view("Q1", "Running", NOW), None)
+        assert created == store.get("Q1").etag
+
+        replaced = store.save(view("Q1", "Compensating", NOW), created)
+
+        assert replaced != created
+        assert replaced == store.get("Q1").etag
+        store.save(view("Q1", "Completed"), replaced)
+        assert store.get("Q1").view == view("Q1", "Completed")
+        with pytest.raises(ConcurrencyConflict):
+            store.save(view("Q1", "Running", NOW), replaced)  # stale once saved over
+
     def test_replacing_at_a_stale_etag_conflicts_and_keeps_the_newer_document(
         self, store: Any
     ) -> None:

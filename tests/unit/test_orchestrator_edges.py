@@ -132,7 +132,7 @@ class ContendedViews(InMemoryViewStore):
         self.saves += 1
         if self.saves <= self.conflicts:
             raise ConcurrencyConflict("changed meanwhile")
-        super().save(view, etag)
+        return super().save(view, etag)
 
 
 def test_a_view_write_that_conflicts_is_tried_again_up_to_eight_times():

@@ -1,6 +1,6 @@
 // Starts @vercel/cosmosdb-server over plain HTTP with keep-alive on loopback (the CLI closes
 // every connection, which costs a TCP handshake per request). Port 0 lets the OS pick a free
-// port; the chosen one is printed as `READY <port>` for tests/support/cosmos_server.py.
+// port; the chosen one is printed as `READY <port>` for devhost/cosmos_local.py.
 "use strict";
 const { createHttpServer } = require("@vercel/cosmosdb-server");
 
