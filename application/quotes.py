@@ -84,6 +84,10 @@ class QuoteService:
         command = ApproveQuote(quoteId=quote_id)
         decision = self.commands.handle_as(QUOTE, self._envelope(command, quote_id, traceparent))
         state = _decided(decision.state, quote_id)
+        if decision.outcome is Outcome.APPENDED:
+            # Approved just now: its saga starts from this event, so the reply says so without
+            # reading the view (one request less per saga); a repeat shows the view as it is.
+            return _present(_fresh_view(state), state)
         return _present(self._stored_view(quote_id) or _fresh_view(state), state)
 
     def view(self, quote_id: str) -> ShownQuote | None:

@@ -32,6 +32,10 @@ class SagaStep:
         )
 
     def advance(self, inp: saga.SagaInput) -> SagaOutcome:
+        if not saga.concerns(inp):
+            # Nothing to decide in any state, so nothing to read: an outcome that changes no
+            # view (a saga of no status) and publishes nothing.
+            return SagaOutcome(saga.initial_state, 0, (), ())
         meta = Metadata(inp.input_id, inp.quote_id, inp.traceparent)
         decision = self.runner.run(self.decider, inp.quote_id, inp, meta)
         events = decision.events

@@ -55,6 +55,7 @@ from domain.saga_events import (
 from domain.saga_undo import cancelled, check_cancellable, timed_out
 
 __all__ = [
+    "NOT_CONCERNED",
     "TERMINAL",
     "CancelRequested",
     "SagaAdvanced",
@@ -74,6 +75,7 @@ __all__ = [
     "Step",
     "StepTimedOut",
     "cancel_input",
+    "concerns",
     "decide",
     "evolve",
     "initial_state",
@@ -81,6 +83,16 @@ __all__ = [
     "starts",
     "timeout_input",
 ]
+
+
+# The domain events the saga decides nothing on, in any state: the orchestrator need not read
+# the saga's stream for them (a request and a query's RU per quote created, policy cancelled).
+NOT_CONCERNED = (QuoteCreated, PolicyCancelled, CustomerPolicyRemoved)
+
+
+def concerns(inp: SagaInput) -> bool:
+    """Whether `decide` can do anything about `inp` in some state."""
+    return not isinstance(inp.payload, NOT_CONCERNED)
 
 
 def starts(inp: SagaInput) -> bool:
@@ -175,7 +187,7 @@ def decide(state: SagaState, inp: SagaInput, rules: SagaRules = SagaRules()) -> 
         case CancelRequested():
             return cancelled(state, event, step)
         case QuoteCreated() | PolicyCancelled() | CustomerPolicyRemoved():
-            return []  # nothing for the saga to do
+            return []  # nothing for the saga to do: NOT_CONCERNED
         case _:
             assert_never(event)
 

@@ -7,7 +7,7 @@ from typing import get_args
 import pytest
 
 from domain import saga
-from domain.messages import QuoteCreated
+from domain.messages import CustomerPolicyRemoved, PolicyCancelled, QuoteCreated
 from domain.saga import SagaInput, SagaStatus, policy_id_for, timeout_input
 from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.saga_inputs import (
@@ -110,6 +110,31 @@ def test_events_that_do_not_concern_the_saga_change_nothing():
     assert run(created) == (saga.initial_state, [])
     state, _ = run(approved)
     assert saga.decide(state, quote_rejected) == []  # a rejection it did not ask for
+
+
+def test_the_inputs_the_saga_is_not_concerned_by_decide_nothing_in_any_state():
+    # The orchestrator skips reading the saga for these (saga.concerns): that is only safe
+    # while decide ignores them wherever the saga stands.
+    paths = [
+        [approved, policy_created, counted],
+        [approved, policy_failed, quote_rejected],
+        [approved, policy_created, count_failed, quote_rejected],
+    ]
+    states = [saga.initial_state]
+    for path in paths:
+        for n in range(1, len(path) + 1):
+            states.append(run(*path[:n])[0])
+    unconcerned = [
+        inp(QuoteCreated(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM), "e-created"),
+        inp(PolicyCancelled(policyId=POLICY, quoteId="Q1", reason="undo"), "e-cancelled", 5),
+        inp(CustomerPolicyRemoved(customerId="C1", policyId=POLICY, quoteId="Q1", policyCount=0),
+            "e-removed", 5),
+    ]  # fmt: skip
+    assert {type(i.payload) for i in unconcerned} == set(saga.NOT_CONCERNED)
+    for i in unconcerned:
+        assert not saga.concerns(i)
+        assert all(saga.decide(state, i) == [] for state in states), i.payload
+    assert saga.concerns(approved)
 
 
 def test_a_customer_update_arriving_while_still_creating_the_policy_is_ignored():
