@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TypeVar
 
 from domain import codec
 from domain.errors import InconsistentStream
@@ -28,8 +29,10 @@ from domain.saga_events import (
     StepTimedOut,
 )
 
+T = TypeVar("T")
 
-def started(state: SagaState, value: str | None) -> str:
+
+def started(state: SagaState, value: T | None) -> T:
     """A value SagaStarted records; a saga past its start without one has a broken stream."""
     if value is None:
         raise InconsistentStream(f"saga {state.quoteId} is {state.status} but never started")
