@@ -2,8 +2,8 @@
 stream ids, command routing, the codec's domain events, the deciders with their rules, the
 settings, inboxes, publishers' hubs, triggers and the deployment (tests/infra/test_wiring.py).
 
-A new aggregate keeps its commands, events, decider and `Aggregate` constant in its own module
-and is added to `AGGREGATES` here.
+A new aggregate keeps its commands, events and decider in its own module; its `Aggregate`
+constant is written here, added to `AGGREGATES`, and its unions to `Command` and `DomainEvent`.
 """
 
 from __future__ import annotations
