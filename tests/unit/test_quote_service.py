@@ -90,3 +90,21 @@ def test_a_saga_step_uses_the_deployments_timeout_and_starts_a_saga_without_a_re
     # The approval opens the saga's stream (saga.starts): appended at version 0 unread, and
     # what it appended is not read back.
     assert store.reads == 0
+
+
+def test_a_customers_view_with_no_quote_terms_yet_is_listed_with_none_for_them():
+    # A saga event can be projected before its quote's QuoteCreated: the view has no quote yet.
+    from application.read_model import QuoteView
+
+    world = World()
+    world.views.save(QuoteView(id="Q9", customerId="C1", quote=None, saga=None), None)
+    [item] = world.quotes.customer_quotes("C1").items
+    assert (item.quoteId, item.premium, item.quoteStatus, item.policyId) == ("Q9", None, None, None)
+
+
+def test_a_quote_without_state_after_a_decision_is_an_inconsistent_stream_naming_it():
+    from application.quotes import _decided
+    from domain.errors import InconsistentStream
+
+    with pytest.raises(InconsistentStream, match="quote Q7 has no state after a decision"):
+        _decided(None, "Q7")

@@ -114,3 +114,18 @@ def test_several_events_of_one_input_are_chained_each_from_the_status_before_it(
     heads = [r.getMessage().split(" at ")[0].split(" on ")[0] for r in caplog.records
              if r.name == "quoting.test"]  # fmt: skip
     assert heads == ["saga new -> Running", "saga Running -> Running", "saga Running -> Completed"]
+
+
+def test_an_input_that_changes_nothing_is_a_debug_line_with_the_sagas_status(caplog):
+    from application.saga_log import log_transitions
+    from application.saga_step import SagaOutcome
+    from domain.saga import SagaState, SagaStatus
+
+    logger = logging.getLogger("quoting.test-saga-log")
+    outcome = SagaOutcome(SagaState(quoteId="Q1", status=SagaStatus.RUNNING), 1, (), ())
+    with caplog.at_level(logging.DEBUG, logger="quoting.test-saga-log"):
+        log_transitions(logger, logging.INFO, "Q1", outcome, "PolicyCancelled")
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert record.getMessage().startswith("saga unchanged by PolicyCancelled")
+    assert record.custom_dimensions["sagaStatus"] == "Running"
