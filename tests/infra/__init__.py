@@ -148,6 +148,20 @@ def role_definition_guid(owner: Template, role_definition_id: Any) -> str | None
     return owner.resolve(function["parameters"]["resource_name_1"])
 
 
+def indexed_bindings() -> dict[str, list[dict[str, Any]]]:
+    """Each function's bindings as the host indexes them (function.json shape)."""
+    from function_app import app
+
+    # get_functions() records names on the app and refuses a second call; other tiers call
+    # it too, so run it on a clean slate and put their record back.
+    previous, app.functions_bindings = app.functions_bindings, None
+    try:
+        functions = app.get_functions()
+    finally:
+        app.functions_bindings = previous
+    return {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in functions}
+
+
 def deployed_app_settings() -> dict[str, Any]:
     """Every app setting of the Function App: main.bicep's appSettings param plus the host
     settings the functionapp module adds."""

@@ -17,6 +17,7 @@ from tests.infra import (
     Unresolved,
     binding_setting_names,
     deployed_app_settings,
+    indexed_bindings,
     module,
     setting_value,
     template,
@@ -48,16 +49,7 @@ def bindings() -> dict[str, list[dict[str, Any]]]:
     """Each function's bindings as the host indexes them (function.json shape)."""
     if not (ROOT / "function_app.py").exists():
         pytest.skip("function_app.py is not there yet")
-    from function_app import app
-
-    # get_functions() records names on the app and refuses a second call; other tiers call
-    # it too, so run it on a clean slate and put their record back.
-    previous, app.functions_bindings = app.functions_bindings, None
-    try:
-        functions = app.get_functions()
-    finally:
-        app.functions_bindings = previous
-    return {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in functions}
+    return indexed_bindings()
 
 
 @pytest.fixture(scope="module")

@@ -31,13 +31,13 @@ from tests.infra import (
     ROOT,
     SAMPLE_SETTINGS,
     deployed_app_settings,
+    indexed_bindings,
     template,
 )
 from triggers import command_handlers
 
 pytestmark = pytest.mark.infra
 
-EVENTHUBS_DOC = ROOT / "docs" / "eventhubs.md"
 REGENERATE = "run `python -m devhost wiring --write` and commit what it changes"
 # The Event Hubs emulator's documented development connection string (no secret).
 EMULATOR_CONNECTION = (
@@ -75,14 +75,7 @@ def envelope_for(aggregate: AnyAggregate) -> CommandEnvelope:
 
 @pytest.fixture(scope="module")
 def bindings() -> dict[str, list[dict[str, Any]]]:
-    from function_app import app
-
-    previous, app.functions_bindings = app.functions_bindings, None
-    try:
-        functions = app.get_functions()
-    finally:
-        app.functions_bindings = previous
-    return {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in functions}
+    return indexed_bindings()
 
 
 @pytest.fixture(scope="module")
