@@ -13,7 +13,7 @@ from application.read_model import QuoteView
 from application.views import apply_saga, is_due, matches, page_key
 from domain.quote import QuoteStatus
 from domain.saga_events import SagaState, SagaStatus
-from tests.contract.view_store_contract import premium_as_text
+from tests.contract.view_store_contract import OLDER, premium_as_text
 
 pytestmark = pytest.mark.unit
 
@@ -36,19 +36,8 @@ STORED = (
     '"reason": null}], "customerId": "C1"}'
 )
 
-# Written before views recorded customerId and the saga's story (startedAt, updatedAt,
-# reason), with a quote whose creation had not been projected, and times as isoformat() wrote
-# them in other offsets and without a fraction.
-OLDER = {
-    "id": "Q-old",
-    "docType": "quote-view",
-    "quote": {"quoteId": "Q-old", "policyId": None, "status": "Rejected",
-              "rejectionReason": "no"},
-    "saga": {"status": "Compensating", "step": "RejectQuote",
-             "deadline": "2024-06-01T13:30:00+02:00", "policyId": None, "version": 2},
-    "timeline": [{"eventId": "e1", "eventType": "SagaStarted", "streamId": "saga-Q-old",
-                  "sequenceNumber": 1, "timestamp": "2024-06-01T09:00:00", "reason": None}],
-}  # fmt: skip
+# OLDER (the contract suite's): written before views recorded customerId and the saga's story,
+# with a quote whose creation had not been projected, times in other offsets, no fraction.
 
 
 def test_a_view_stored_while_views_were_dicts_loads_and_dumps_to_the_same_json():
