@@ -123,6 +123,16 @@ def test_a_command_that_opens_a_stream_which_exists_falls_back_to_reading_it():
     assert [e.eventType for e in inner.read_stream("quote-Q1")] == ["QuoteCreated"]
 
 
+def test_a_command_that_opens_a_stream_this_worker_knows_is_decided_on_what_it_knows():
+    store = CountingStore(InMemoryEventStore())
+    handler = CommandHandler(store, FakeClock())
+    handler.handle(create)
+    other_terms = CreateQuote(quoteId="Q1", customerId="C2", premium=ACCEPTED_PREMIUM)
+    with pytest.raises(DomainError, match="exists with other terms"):
+        handler.handle(command(other_terms, "create-2"))
+    assert (store.reads, store.appends) == (1, 1)  # refused on the cached quote, then one read
+
+
 def test_a_redelivered_command_that_opened_its_stream_is_already_handled_on_a_cold_worker():
     inner = InMemoryEventStore()
     CommandHandler(inner, FakeClock()).handle(create)

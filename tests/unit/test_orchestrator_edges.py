@@ -14,10 +14,13 @@ from adapters.memory import InMemoryEventStore, InMemoryViewStore
 from application.commands import Rules
 from application.dead_letters import letter_id
 from application.ports import ConcurrencyConflict
+from application.read_model import QuoteView, SagaProgress
 from application.replay import DeadLetterDesk
 from domain.customer import CustomerRules
 from domain.errors import InconsistentStream, Unprocessable
 from domain.registry import CUSTOMER
+from domain.saga import SagaStatus
+from domain.saga_events import Step
 from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
@@ -197,3 +200,48 @@ def test_a_saga_that_can_never_time_out_is_reported_and_does_not_hold_back_the_o
     )  # the reason is the line's content: an operator reads it there
     assert world.saga_status("Q1") == "Running"  # still due: the next tick reports it again
     assert [v.id for v in world.views.due(later)] == ["Q1"]
+
+
+class AlsoDue(InMemoryViewStore):
+    """Reports `extra` views as due before its own (a store that broke due()'s promise)."""
+
+    def __init__(self, extra: list[QuoteView]) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def due(self, now, limit=100):
+        return [*self.extra, *super().due(now, limit)]
+
+
+def test_a_view_reported_due_without_a_step_and_deadline_is_skipped_and_the_next_times_out():
+    past = datetime(2025, 1, 1, tzinfo=UTC)
+    world = World()
+    world.orchestrator.views = AlsoDue([
+        QuoteView(id="QA", saga=None),
+        QuoteView(id="QB", saga=SagaProgress(status=SagaStatus.RUNNING, step=Step.CREATE_POLICY)),
+        QuoteView(id="QC", saga=SagaProgress(status=SagaStatus.RUNNING, deadline=past)),
+    ])  # fmt: skip
+    world.orchestrator.process_documents([approved(world, "Q1")])
+    world.publisher.drain()
+
+    assert world.orchestrator.expire(world.clock.now + timedelta(minutes=6)) == 1
+    assert {c.correlationId for c in world.publisher.commands} == {"Q1"}
+
+
+def test_a_time_out_the_saga_has_moved_past_is_logged_as_changing_nothing(caplog):
+    world = World()
+    world.orchestrator.process_documents([approved(world, "Q1")])
+    stale = dict(world.views._docs)  # the view as the step began
+    world.inbox.receive([c.model_dump_json() for c in world.publisher.drain()])
+    world.orchestrator.process_documents(
+        [e.to_document() for _, e in world.store.read_all() if e.eventType == "PolicyCreated"]
+    )
+    world.publisher.drain()
+    world.views._docs = stale  # the write after the saga's step was lost: it still says due
+
+    with caplog.at_level(logging.DEBUG, logger="quoting.orchestrator"):
+        world.orchestrator.expire(world.clock.now + timedelta(minutes=6))
+
+    [line] = [r.getMessage() for r in caplog.records if r.name == "quoting.orchestrator"]
+    assert line == "saga unchanged by StepTimedOut correlationId=Q1 sagaStatus=Running"
+    assert world.publisher.commands == []

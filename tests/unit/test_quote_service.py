@@ -7,11 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from application.deciding import DecisionRunner
-from application.quotes import ShownQuote
+from application.commands import CommandHandler
+from application.deciding import Decision, DecisionRunner
+from application.ports import Outcome
+from application.quotes import QuoteService, ShownQuote
 from application.read_model import QuoteSummary, SagaProgress
 from application.saga_step import SagaStep
 from domain import saga
+from domain.errors import InconsistentStream
 from domain.messages import CreateQuote
 from domain.quote import QuoteStatus
 from domain.saga import SagaStatus
@@ -102,9 +105,49 @@ def test_a_customers_view_with_no_quote_terms_yet_is_listed_with_none_for_them()
     assert (item.quoteId, item.premium, item.quoteStatus, item.policyId) == ("Q9", None, None, None)
 
 
-def test_a_quote_without_state_after_a_decision_is_an_inconsistent_stream_naming_it():
-    from application.quotes import _decided
-    from domain.errors import InconsistentStream
+class Stateless(CommandHandler):
+    """Decides as a stream that lost its quote would: appended, and no state after it."""
 
-    with pytest.raises(InconsistentStream, match="quote Q7 has no state after a decision"):
-        _decided(None, "Q7")
+    def handle_as(self, aggregate, envelope):
+        return Decision(Outcome.APPENDED, None, 1)
+
+
+@pytest.mark.parametrize("request_", ["create", "approve"])
+def test_a_quote_without_state_after_a_decision_is_an_inconsistent_stream_naming_it(request_):
+    world = World()
+    quotes = QuoteService(Stateless(world.store, world.clock, world.rules), world.views,
+                          world.clock, lambda: "Q7")  # fmt: skip
+    ask = {
+        "create": lambda: quotes.create("C1", ACCEPTED_PREMIUM),
+        "approve": lambda: quotes.approve("Q7"),
+    }
+
+    with pytest.raises(InconsistentStream, match=r"^quote Q7 has no state after a decision on it$"):
+        ask[request_]()
+
+
+def test_approving_again_before_anything_is_projected_shows_the_approved_quote():
+    world = World()
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
+    world.quotes.approve("Q1")
+    again = world.quotes.approve("Q1")
+    assert (again.quote.quoteId, again.quote.status, again.quote.customerId) == (
+        "Q1", QuoteStatus.APPROVED, "C1",
+    )  # fmt: skip
+    assert (again.saga, again.projected) == (
+        SagaProgress(status=SagaStatus.RUNNING, step="CreatePolicy"), False,
+    )  # fmt: skip
+
+
+def test_approving_again_shows_the_stored_view_with_the_quote_as_decided_over_it():
+    world = World()
+    world.quotes.create("C1", ACCEPTED_PREMIUM, "Q1")
+    world.quotes.approve("Q1")
+    created = [e.to_document() for _, e in world.store.read_all() if e.eventType == "QuoteCreated"]
+    world.orchestrator.process_documents(created)  # the view knows the quote only as created
+
+    again = world.quotes.approve("Q1")
+
+    assert again.quote.status == QuoteStatus.APPROVED
+    assert [entry.eventType for entry in again.timeline] == ["QuoteCreated"]
+    assert again.projected is False

@@ -75,6 +75,9 @@ def test_stream_ids_hubs_and_consumer_groups_keep_their_names():
             "CUSTOMER_CONSUMER_GROUP": "customer-handler",
         }.items()
     )
+    assert registry.command_hubs(DEFAULTS.__getitem__).items() >= {
+        "quote": "quote-commands", "policy": "policy-commands", "customer": "customer-commands",
+    }.items()  # fmt: skip
 
 
 def test_each_aggregates_rules_come_from_its_own_settings():

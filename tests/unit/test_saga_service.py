@@ -97,6 +97,20 @@ def test_a_row_shows_the_deadline_and_the_policy_and_customer_wherever_the_view_
     )  # fmt: skip
 
 
+def test_a_row_of_a_saga_projected_before_its_quote_has_none_for_the_quotes_terms():
+    stored = saga_view("Q1", "Running", deadline=AT).model_dump(mode="json")
+    stored["quote"] = None
+
+    row = summary(QuoteView.model_validate(stored), AT)
+
+    assert (row.quoteId, row.premium, row.policyId, row.customerId) == ("Q1", None, None, "C1")
+
+
+def test_a_view_without_saga_is_no_row_and_the_error_names_it():
+    with pytest.raises(ValueError, match=r"^view Q9 has no saga to list$"):
+        summary(QuoteView(id="Q9", saga=None), AT)
+
+
 def test_a_continuation_keeps_its_format_so_tokens_survive_a_new_version():
     keys = {
         "WyIyMDI2LTAzLTAxVDA4OjAwOjAwLjAwMDAwMCswMDowMCIsIlEtMSJd": PageKey(

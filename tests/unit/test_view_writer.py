@@ -9,6 +9,7 @@ from adapters.memory import InMemoryViewStore
 from application.batches import RetryBatch
 from application.orchestration import Orchestrator
 from application.ports import TransientFailure
+from application.projection import ViewWriter
 from tests.support.builders import ACCEPTED_PREMIUM
 from tests.support.world import World
 
@@ -122,7 +123,7 @@ def test_a_failed_view_write_retries_every_document_of_its_quote_and_publishes_n
     with pytest.raises(RetryBatch) as retry:
         world.orchestrator.process_documents(batch)
 
-    assert len(retry.value.failures) == 2
+    assert [str(f) for f in retry.value.failures] == ["view Q1: the store is down"] * 2
     assert retry.value.report.processed == 2
     assert {c.correlationId for c in world.publisher.drain()} == {"Q2"}
     assert views.get("Q1") is None
@@ -139,3 +140,81 @@ def test_on_the_last_attempt_a_failed_view_write_parks_every_document_of_its_quo
     assert (report.processed, report.dead_lettered) == (0, 2)
     assert world.publisher.drain() == []
     assert {letter.correlationId for letter in world.dead_letters.list()} == {"Q1"}
+    assert {letter.reason for letter in world.dead_letters.list()} == {
+        "failed after the last retry: TransientFailure('view Q1: the store is down')"
+    }
+
+
+class ReadByQuote(CountedViews):
+    """Also records which quotes were read, and can fail reads (the store is down)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[str] = []
+        self.failing_reads: set[str] = set()
+
+    def get(self, view_id):
+        self.read.append(view_id)
+        if view_id in self.failing_reads:
+            raise TransientFailure(f"view {view_id}: the store is down")
+        return super().get(view_id)
+
+
+def with_writer(capacity: int, *quote_ids: str) -> tuple[World, ReadByQuote]:
+    world = World()
+    world.orchestrator.views = views = ReadByQuote()
+    world.orchestrator._writer = ViewWriter(capacity)
+    for quote_id in quote_ids:
+        world.quotes.create("C1", ACCEPTED_PREMIUM, quote_id)
+        world.quotes.approve(quote_id)
+    return world, views
+
+
+def test_a_worker_keeps_the_views_it_wrote_last_and_reads_only_the_one_it_dropped():
+    world, views = with_writer(2, "Q1", "Q2", "Q3")
+    for quote_id in ("Q1", "Q2"):
+        world.orchestrator.process_documents(documents(world, quote_id, "QuoteCreated"))
+    world.orchestrator.process_documents(documents(world, "Q1", "QuoteApproved"))  # Q1 is recent
+    world.orchestrator.process_documents(documents(world, "Q3", "QuoteCreated"))  # drops Q2
+
+    for quote_id in ("Q3", "Q2"):
+        world.orchestrator.process_documents(documents(world, quote_id, "QuoteApproved"))
+    world.inbox.receive([c.model_dump_json() for c in world.publisher.drain()])
+    world.orchestrator.process_documents(documents(world, "Q3", "PolicyCreated"))
+
+    assert views.read == ["Q2"]
+    assert [timeline(views, q)[-1] for q in ("Q1", "Q2", "Q3")] == [
+        "SagaStarted", "SagaStarted", "SagaAdvanced",
+    ]  # fmt: skip
+
+
+def test_a_cold_worker_reads_an_existing_view_before_writing_another_streams_first_event():
+    world, _ = started()
+    world.orchestrator.process_documents(documents(world, "Q1", "QuoteCreated", "QuoteApproved"))
+    world.inbox.receive([c.model_dump_json() for c in world.publisher.drain()])
+    cold = Orchestrator(world.orchestrator.saga, world.publisher, views := CountedViews(),
+                        world.dead_letters, world.clock)  # fmt: skip
+    views._docs = dict(world.orchestrator.views._docs)
+
+    cold.process_documents(documents(world, "Q1", "PolicyCreated"))  # the policy's sequence 1
+
+    assert (views.gets, views.saves) == (1, 1)  # read, then one write at its etag: no conflict
+    assert timeline(views, "Q1")[-2:] == ["PolicyCreated", "SagaAdvanced"]
+
+
+def test_a_write_that_conflicted_and_then_failed_leaves_no_stale_copy_for_the_retry():
+    world, views = with_writer(8, "Q1")
+    created, approved = documents(world, "Q1", "QuoteCreated", "QuoteApproved")
+    world.orchestrator.process_documents([created])
+    other = Orchestrator(world.orchestrator.saga, world.publisher, views, world.dead_letters,
+                         world.clock)  # fmt: skip
+    other.process_documents([created, approved])  # this worker's copy is now stale
+    views.failing_reads = {"Q1"}
+    with pytest.raises(RetryBatch):  # its write conflicts, and the read after it fails
+        world.orchestrator.process_documents([approved])
+    views.failing_reads, saves = set(), views.saves
+
+    world.orchestrator.process_documents([approved])  # the retry
+
+    assert views.saves == saves  # read first: the stored view has it all, nothing to write
+    assert timeline(views, "Q1") == ["QuoteCreated", "QuoteApproved", "SagaStarted"]
