@@ -80,12 +80,37 @@ def stores_from_settings(
         with cosmos_errors("creating containers"):
             ensure_containers(client, database, names)
     db = client.get_database_client(database)
+    events, sagas = (db.get_container_client(names[n]) for n in ("events", "sagas"))
+    with cosmos_errors("reading the event containers' unique keys"):
+        for container in (events, sagas):
+            require_command_key(container)
     return {
-        "store": CosmosEventStore(db.get_container_client(names["events"])),
-        "saga_store": CosmosEventStore(db.get_container_client(names["sagas"])),
+        "store": CosmosEventStore(events),
+        "saga_store": CosmosEventStore(sagas),
         "views": CosmosViewStore(db.get_container_client(names["views"])),
         "dead_letters": CosmosDeadLetterStore(db.get_container_client(names["deadletters"])),
     }
+
+
+_KEYED: set[str] = set()  # the containers this process found keyed: one read per container
+
+
+def require_command_key(container: ContainerProxy) -> None:
+    """Refuse an event container without the `/commandKey` unique key: there a redelivered
+    command would append its events again (the key is what catches it), and a unique key
+    policy cannot be added to a container that exists. One metadata read per process."""
+    link = f"{container.client_connection.url_connection}/{container.container_link}"
+    if link in _KEYED:
+        return
+    policy = container.read().get("uniqueKeyPolicy") or {}
+    if not any("/commandKey" in key.get("paths", []) for key in policy.get("uniqueKeys", [])):
+        raise ValueError(
+            f"Cosmos DB container {container.id!r} has no unique key on /commandKey, so "
+            "redelivered commands would be appended twice. It was created before the key "
+            "(or by hand): create a new container from infra/ and point the setting at it; "
+            "docs/cosmos.md, 'Receipts folded into the events: existing data'"
+        )
+    _KEYED.add(link)
 
 
 def _required(get: Callable[[str], str | None], name: str) -> str:

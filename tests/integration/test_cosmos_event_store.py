@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import RequestsTransport
+from azure.cosmos import PartitionKey
 
 from adapters.cosmos import BatchTooLarge, CosmosEventStore
 from adapters.cosmos_account import create_cosmos_client, stores_from_settings
@@ -351,3 +352,20 @@ def test_the_stores_come_from_the_apps_settings_on_one_client(cosmos: CosmosAcco
     stores["views"].save(QuoteView(id="Q1"), None)
     assert stores["views"].get("Q1").view == QuoteView(id="Q1")
     create_cosmos_client(settings.get).delete_database(settings["COSMOS_DATABASE"])
+
+
+def test_an_events_container_without_the_command_key_is_refused_before_any_command(cosmos):
+    suffix = uuid.uuid4().hex[:8]
+    settings = {
+        "CosmosDb": cosmos.connection_string,
+        "COSMOS_DATABASE": f"unkeyed-{suffix}",
+        "EVENTS_CONTAINER": f"old-{suffix}",
+        "COSMOS_ENSURE_CONTAINERS": "true",
+    }
+    client = create_cosmos_client(settings.get)
+    database = client.create_database_if_not_exists(settings["COSMOS_DATABASE"])
+    database.create_container(f"old-{suffix}", PartitionKey("/streamId"))  # as before the key
+
+    with pytest.raises(ValueError, match=f"container 'old-{suffix}' has no unique key on /com"):
+        stores_from_settings(Settings(settings).get)
+    client.delete_database(settings["COSMOS_DATABASE"])
