@@ -8,7 +8,7 @@ compared as plain strings by the SQLite and Cosmos queries). A field the documen
 when unknown (`startedAt`; a quote's terms before its creation is projected) is left out again,
 not written as null: the Cosmos query tells them apart (`NOT IS_DEFINED(c.saga.startedAt)`).
 A timeline entry's reason and a quote's policyId are left out of new parts while None, and
-written back as null where a part was read with a null (`Part._lean_nones`).
+written back as null where a part was read with a null (`LeanPart`).
 """
 
 from __future__ import annotations
@@ -66,9 +66,12 @@ class Part(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    # Fields a new part leaves out of the document while None (a null in each timeline entry
-    # made the first views just over 1 KB, docs/cosmos.md), read back as None; a part read
-    # with such a null, as parts were written before, writes it back.
+
+class LeanPart(Part):
+    """A part whose `_lean_nones` fields a new part leaves out of the document while None (a
+    null in each timeline entry made the first views just over 1 KB, docs/cosmos.md), read back
+    as None; a part read with such a null, as parts were written before, writes it back."""
+
     _lean_nones: ClassVar[tuple[str, ...]] = ()
 
     @model_serializer(mode="wrap")
@@ -80,7 +83,7 @@ class Part(BaseModel):
         return stored
 
 
-class QuoteSummary(Part):
+class QuoteSummary(LeanPart):
     """The quote as its events tell it; its terms stay out until its creation is projected."""
 
     _lean_nones = ("policyId",)
@@ -106,7 +109,7 @@ class SagaProgress(Part):
     reason: str | None = OMITTED
 
 
-class TimelineEntry(Part):
+class TimelineEntry(LeanPart):
     """One stored event of the quote or its saga (most have no reason: stored without one)."""
 
     _lean_nones = ("reason",)
