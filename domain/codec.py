@@ -35,12 +35,6 @@ EVENT_TYPES: dict[str, tuple[type[m.Message], int]] = {
     "SagaLateEventCompensated": (saga.SagaLateEventCompensated, 2),
     "SagaCancelled": (saga.SagaCancelled, 2),
 }
-# The version since which each saga event stores its commands lean.
-_LEAN_SINCE = {
-    name: version
-    for name, (cls, version) in EVENT_TYPES.items()
-    if issubclass(cls, saga.SagaEventBase)
-}
 _NAMES = {cls: name for name, (cls, _) in EVENT_TYPES.items()}
 
 
@@ -72,7 +66,14 @@ UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("QuoteApproved", 1): _premium_as_text,
     ("PolicyCreated", 1): _premium_as_text,
     ("SagaStarted", 1): _premium_as_text,
-    **{(name, version - 1): _commands_whole for name, version in _LEAN_SINCE.items()},
+    ("SagaStarted", 2): _commands_whole,
+    ("SagaAdvanced", 1): _commands_whole,
+    ("SagaCompleted", 1): _commands_whole,
+    ("SagaCompensationStarted", 1): _commands_whole,
+    ("SagaCompensationRetried", 1): _commands_whole,
+    ("SagaCompensated", 1): _commands_whole,
+    ("SagaLateEventCompensated", 1): _commands_whole,
+    ("SagaCancelled", 1): _commands_whole,
 }
 
 
