@@ -36,6 +36,8 @@ class SagaStep:
             # Nothing to decide in any state, so nothing to read: an outcome that changes no
             # view (a saga of no status) and publishes nothing.
             return SagaOutcome(saga.initial_state, 0, (), ())
+        # The input's trace on its saga events' envelopes is the trace of the commands it
+        # issues: they are stored without it (domain/saga_commands.py) and read back with it.
         meta = Metadata(inp.input_id, inp.quote_id, inp.traceparent)
         decision = self.runner.run(self.decider, inp.quote_id, inp, meta)
         events = decision.events

@@ -3,7 +3,8 @@
 Example of a real schema change: `QuoteCreated` v1 stored `{"quote", "customer", "amount"}`;
 v2 renamed them to the seed's JSON names. v1 documents are upcast, never rewritten. Premiums were
 JSON numbers until money became Decimal (QuoteCreated v3, QuoteApproved/PolicyCreated/SagaStarted
-v2), and are JSON strings since.
+v2), and are JSON strings since. Saga events store their commands lean since SagaStarted v3 and
+the other saga events' v2 (domain/saga_commands.py); older ones hold them whole.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain import messages as m
-from domain import registry
+from domain import registry, saga_commands
 from domain import saga_events as saga
 from domain.errors import Unprocessable
 from domain.money import as_text, from_float
@@ -25,14 +26,14 @@ StoredEvent = registry.DomainEvent | saga.SagaEvent
 # The aggregates' events come from the registry; the saga's are listed here.
 EVENT_TYPES: dict[str, tuple[type[m.Message], int]] = {
     **registry.EVENT_TYPES,
-    "SagaStarted": (saga.SagaStarted, 2),
-    "SagaAdvanced": (saga.SagaAdvanced, 1),
-    "SagaCompleted": (saga.SagaCompleted, 1),
-    "SagaCompensationStarted": (saga.SagaCompensationStarted, 1),
-    "SagaCompensationRetried": (saga.SagaCompensationRetried, 1),
-    "SagaCompensated": (saga.SagaCompensated, 1),
-    "SagaLateEventCompensated": (saga.SagaLateEventCompensated, 1),
-    "SagaCancelled": (saga.SagaCancelled, 1),
+    "SagaStarted": (saga.SagaStarted, 3),
+    "SagaAdvanced": (saga.SagaAdvanced, 2),
+    "SagaCompleted": (saga.SagaCompleted, 2),
+    "SagaCompensationStarted": (saga.SagaCompensationStarted, 2),
+    "SagaCompensationRetried": (saga.SagaCompensationRetried, 2),
+    "SagaCompensated": (saga.SagaCompensated, 2),
+    "SagaLateEventCompensated": (saga.SagaLateEventCompensated, 2),
+    "SagaCancelled": (saga.SagaCancelled, 2),
 }
 _NAMES = {cls: name for name, (cls, _) in EVENT_TYPES.items()}
 
@@ -53,6 +54,11 @@ def _premium_as_text(data: Data) -> Data:
     return data
 
 
+def _commands_whole(data: Data) -> Data:
+    """Commands stored whole read as they are: saga_commands.whole derives no field of one."""
+    return data
+
+
 # (eventType, from_version) -> function giving the data of from_version + 1
 UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("QuoteCreated", 1): _quote_created_v1_to_v2,
@@ -60,6 +66,14 @@ UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("QuoteApproved", 1): _premium_as_text,
     ("PolicyCreated", 1): _premium_as_text,
     ("SagaStarted", 1): _premium_as_text,
+    ("SagaStarted", 2): _commands_whole,
+    ("SagaAdvanced", 1): _commands_whole,
+    ("SagaCompleted", 1): _commands_whole,
+    ("SagaCompensationStarted", 1): _commands_whole,
+    ("SagaCompensationRetried", 1): _commands_whole,
+    ("SagaCompensated", 1): _commands_whole,
+    ("SagaLateEventCompensated", 1): _commands_whole,
+    ("SagaCancelled", 1): _commands_whole,
 }
 
 
@@ -75,7 +89,10 @@ def event_name(event: m.Message) -> str:
 def encode(event: m.Message) -> tuple[str, int, Data]:
     """(eventType, schemaVersion, data) of an event as it is stored today."""
     name = event_name(event)
-    return name, EVENT_TYPES[name][1], event.model_dump(mode="json")
+    data = event.model_dump(mode="json")
+    if isinstance(event, saga.SagaEventBase):
+        data = saga_commands.lean(data)
+    return name, EVENT_TYPES[name][1], data
 
 
 def upcast(event_type: str, version: int, data: Data) -> Data:
@@ -99,9 +116,13 @@ def decode(envelope: m.EventEnvelope) -> StoredEvent:
     data = upcast(envelope.eventType, envelope.schemaVersion, envelope.data)
     cls = EVENT_TYPES[envelope.eventType][0]
     try:
+        if issubclass(cls, saga.SagaEventBase):
+            data = saga_commands.whole(data, envelope.traceparent)
         event: StoredEvent = cls.model_validate(data)  # type: ignore[assignment]
     except ValidationError as error:
         raise Unprocessable(f"{envelope.eventType} {envelope.eventId}: {error}") from error
+    except (KeyError, ValueError, TypeError, AttributeError) as error:  # commands of no shape
+        raise Unprocessable(f"{envelope.eventType} {envelope.eventId}: {error!r}") from error
     return event
 
 

@@ -3,7 +3,6 @@ name), deadlines one step time-out after the input, the input's trace carried on
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -15,9 +14,9 @@ from domain.messages import (
     RejectQuote,
 )
 from domain.registry import Command, command_name, make_command
+from domain.saga_commands import command_id_for
 from domain.saga_events import (
     INPUT_NAMES,
-    SAGA_NAMESPACE,
     CancelRequested,
     SagaCompensationStarted,
     SagaEvent,
@@ -102,10 +101,9 @@ class StepBuilder:
     def _envelope(self, command: Command | CommandEnvelope) -> CommandEnvelope:
         if isinstance(command, CommandEnvelope):
             return command  # a retry re-sends the very same command
-        name = command_name(command)
         return make_command(
             command,
-            command_id=str(uuid.uuid5(SAGA_NAMESPACE, f"{self.inp.input_id}:{name}")),
+            command_id=command_id_for(self.inp.input_id, command_name(command)),
             correlation_id=self.inp.quote_id,
             causation_id=self.inp.input_id,
             issued_at=self.inp.at,

@@ -44,7 +44,7 @@ def test_a_stored_saga_event_holds_json_not_python_objects():
                           policyId="P1")  # fmt: skip
     name, version, data = codec.encode(started)
     assert (name, version, data["deadline"], data["status"], data["premium"]) == (
-        "SagaStarted", 2, "2026-01-01T00:00:00Z", "Running", str(ACCEPTED_PREMIUM),
+        "SagaStarted", 3, "2026-01-01T00:00:00Z", "Running", str(ACCEPTED_PREMIUM),
     )  # fmt: skip
 
 

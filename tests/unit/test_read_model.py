@@ -9,11 +9,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from application.ports import ViewQuery
+from application.quotes import ShownQuote
 from application.read_model import QuoteView
-from application.views import apply_saga, is_due, matches, page_key
+from application.views import apply_event, apply_saga, empty_view, is_due, matches, page_key
+from domain.messages import QuoteCreated
 from domain.quote import QuoteStatus
 from domain.saga_events import SagaState, SagaStatus
 from tests.contract.view_store_contract import OLDER, premium_as_text
+from tests.support.builders import ACCEPTED_PREMIUM, event
+from triggers import openapi
 
 pytestmark = pytest.mark.unit
 
@@ -110,3 +114,33 @@ def test_a_new_start_time_is_written_as_fixed_width_utc_text_whatever_its_offset
     moved = view.saga.model_copy(update={"startedAt": datetime(2026, 1, 1, 2, 0, tzinfo=plus_two)})
 
     assert moved.model_dump(mode="json")["startedAt"] == "2026-01-01T00:00:00.000000+00:00"
+
+
+def test_a_timeline_entry_without_a_reason_is_stored_without_one_and_reads_as_none():
+    created = event("quote-Q1", 1, event_type="QuoteCreated", data={"quoteId": "Q1"})
+    rejected = event("quote-Q1", 2, event_type="QuoteRejected", data={"reason": "too risky"})
+    view = apply_event(apply_event(empty_view("Q1"), created, None), rejected, None)
+
+    stored = view.model_dump(mode="json")
+    assert [sorted(set(e) - ENTRY_KEYS) for e in stored["timeline"]] == [[], ["reason"]]
+    assert json.loads(view.model_dump_json()) == stored  # the stores write model_dump_json
+    back = QuoteView.model_validate(stored)
+    assert [e.reason for e in back.timeline] == [None, "too risky"]
+    assert back.model_dump(mode="json") == stored
+
+
+def test_the_api_shows_a_view_stored_without_nulls_with_its_nulls_as_before():
+    created = event("quote-Q1", 1, event_type="QuoteCreated", data={"quoteId": "Q1"})
+    terms = QuoteCreated(quoteId="Q1", customerId="C1", premium=ACCEPTED_PREMIUM)
+    lean = QuoteView.model_validate(apply_event(empty_view("Q1"), created, terms).model_dump())
+    older = QuoteView.model_validate_json(STORED)
+    for shown in (lean, older):
+        assert shown.quote is not None
+        body = openapi.quote_view(ShownQuote(shown.quote, shown.saga, shown.timeline))
+        answer = json.loads(body.model_dump_json())
+        assert answer["quote"]["policyId"] is None
+        assert all(entry["reason"] is None for entry in answer["timeline"])
+    assert "policyId" not in lean.model_dump(mode="json")["quote"]
+
+
+ENTRY_KEYS = {"eventId", "eventType", "streamId", "sequenceNumber", "timestamp"}

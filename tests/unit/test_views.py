@@ -54,10 +54,13 @@ def test_a_new_view_is_a_quote_view_with_nothing_in_it():
 
 
 def test_a_created_quote_shows_its_terms_status_and_no_policy_yet():
-    assert stored(fold(CREATED))["quote"] == {
-        "quoteId": "Q1", "policyId": None, "customerId": "C1", "premium": str(ACCEPTED_PREMIUM),
-        "status": "Created",
+    view = fold(CREATED)
+    assert stored(view)["quote"] == {  # no policy yet: no policyId (it reads as None)
+        "quoteId": "Q1", "customerId": "C1", "premium": str(ACCEPTED_PREMIUM), "status": "Created",
     }  # fmt: skip
+    assert view.quote is not None
+    assert QuoteView.model_validate(stored(view)).quote == view.quote
+    assert view.quote.policyId is None
 
 
 def test_a_creation_delivered_again_after_the_approval_keeps_the_quote_approved():
