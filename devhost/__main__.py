@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["each", "poll"],
         help="cost: one change-feed document per orchestrator invocation (default), or all new",
     )
+    parser.add_argument(
+        "--ids",
+        default="short",
+        choices=["short", "uuid"],
+        help="cost: quote and customer ids like QDONE000001 (default) or as long as a uuid",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="bench: HTTP clients")
     parser.add_argument("--rate", type=float, default=None, help="bench: sagas/s (open loop)")
     parser.add_argument("--hosts", type=int, default=1, help="bench: host processes")
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "cost":
         from devhost.cost import run_cost
 
-        return run_cost(50 if args.sagas is None else args.sagas, args.feed)
+        return run_cost(50 if args.sagas is None else args.sagas, args.feed, args.ids)
     if args.command == "bench":
         from devhost.bench import run_bench
 

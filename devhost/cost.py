@@ -217,9 +217,17 @@ def cosmos_worker(
         reader.delete_database(database)  # a database of its own, also on a real account
 
 
-def measure(connection: str, sagas: int, cold: bool, feed: str = "each") -> dict[str, Tally]:
+IDS = ("short", "uuid")  # the sagas' quote and customer ids: QDONE000001 or 36-character uuids
+
+
+def measure(
+    connection: str, sagas: int, cold: bool, feed: str = "each", ids: str = "short"
+) -> dict[str, Tally]:
     """N sagas of every outcome, one after the other, each counted on its own, in a database
-    of their own (`connection`: a Cosmos DB connection string)."""
+    of their own (`connection`: a Cosmos DB connection string). `ids` "uuid" gives every quote
+    and customer a uuid's length, as the API's generated ids have: document sizes, and so the
+    RU estimate, grow with them."""
+    name = _uuid_ids if ids == "uuid" else str
     rules = rules_from(Settings({}))
     limit = rules.of(POLICY).premium_limit
     full = rules.of(CUSTOMER).max_active_policies
@@ -229,12 +237,12 @@ def measure(connection: str, sagas: int, cold: bool, feed: str = "each") -> dict
     database = f"cost-{mode}-{feed}-{uuid.uuid4().hex[:8]}"
     with cosmos_worker(connection, database, cold) as (worker, transport):
         for n in range(full):  # a customer at the policy limit, before counting
-            worker.saga(f"QFULL{n:04}", "CFULL", accepted, feed)
-        worker.saga("QWARM", "CWARM", accepted, feed)  # the client's metadata reads
+            worker.saga(name(f"QFULL{n:04}"), name("CFULL"), accepted, feed)
+        worker.saga(name("QWARM"), name("CWARM"), accepted, feed)  # the client's metadata reads
         plans: dict[str, Callable[[int], tuple[str, str, Decimal]]] = {
-            "completed": lambda i: (f"QDONE{i:06}", f"CDONE{i:06}", accepted),
-            "over-limit": lambda i: (f"QOVER{i:06}", f"COVER{i:06}", over),
-            "policy-limit": lambda i: (f"QFULL{i:06}", "CFULL", accepted),
+            "completed": lambda i: (name(f"QDONE{i:06}"), name(f"CDONE{i:06}"), accepted),
+            "over-limit": lambda i: (name(f"QOVER{i:06}"), name(f"COVER{i:06}"), over),
+            "policy-limit": lambda i: (name(f"QFULL{i:06}"), name("CFULL"), accepted),
         }
         for outcome, plan in plans.items():
             worker.tally = tally = Tally(sagas=sagas)
@@ -262,13 +270,17 @@ def _check(worker: Worker, outcome: str, quote_ids: list[str]) -> None:
             raise RuntimeError(f"{outcome}: saga {quote_id} ended {status}")
 
 
-def run_cost(sagas: int, feed: str = "each") -> int:
+def _uuid_ids(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"quoting-saga/cost/{name}"))
+
+
+def run_cost(sagas: int, feed: str = "each", ids: str = "short") -> int:
     """Start the local server, measure warm and cold workers, print the table."""
     with local_server() as url:
         connection = f"AccountEndpoint={url};AccountKey={EMULATOR_KEY};"
         results = {
-            "warm": measure(connection, sagas, cold=False, feed=feed),
-            "cold": measure(connection, sagas, cold=True, feed=feed),
+            "warm": measure(connection, sagas, cold=False, feed=feed, ids=ids),
+            "cold": measure(connection, sagas, cold=True, feed=feed, ids=ids),
         }
-    print(render(results, sagas, feed))
+    print(render(results, sagas, feed, ids))
     return 0

@@ -107,9 +107,12 @@ def row(t: Tally) -> dict[str, float]:
     }
 
 
-def render(results: Mapping[str, Mapping[str, Tally]], sagas: int, feed: str) -> str:
+def render(
+    results: Mapping[str, Mapping[str, Tally]], sagas: int, feed: str, ids: str = "short"
+) -> str:
     """results: worker (warm/cold) -> outcome -> Tally."""
-    lines = [f"Cosmos DB cost per saga, {sagas} sagas per outcome, feed delivered {feed!r}", ""]
+    title = f"Cosmos DB cost per saga, {sagas} sagas per outcome, feed delivered {feed!r}"
+    lines = [f"{title}, {ids} ids", ""]
     for worker, tallies in results.items():
         outcomes = list(tallies)
         rows = {o: row(tallies[o]) for o in outcomes}

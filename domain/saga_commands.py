@@ -52,12 +52,12 @@ def _lean(event: Data, command: Data) -> Data:
     # envelope does (application/saga_step.py), so `whole` takes it from the envelope.
     own = command["causationId"] == event["triggerId"]
     derived = _derived(event, name, data, command["traceparent"] if own else _NEVER)
-    kept = {k: v for k, v in command.items() if k != "data" and derived.get(k, _NEVER) != v}
+    kept = {k: v for k, v in command.items() if k not in derived or derived[k] != v}
     return {**kept, "data": {k: v for k, v in data.items() if not _said(event, k, v)}}
 
 
 def _said(event: Data, key: str, value: object) -> bool:
-    return key != "commands" and value is not None and event.get(key) == value
+    return value is not None and event.get(key) == value
 
 
 def whole(event: Data, traceparent: str | None) -> Data:
@@ -71,7 +71,7 @@ def whole(event: Data, traceparent: str | None) -> Data:
 
 def _whole(event: Data, stored: Data, traceparent: str | None) -> Data:
     name = stored["commandType"]
-    data = _data(event, name, stored.get("data", {}))
+    data = _data(event, name, stored["data"])
     return {**_derived(event, name, data, traceparent), **stored, "data": data}
 
 
