@@ -7,22 +7,20 @@ Times keep the text each field was written in: a timeline timestamp and a deadli
 compared as plain strings by the SQLite and Cosmos queries). A field the document leaves out
 when unknown (`startedAt`; a quote's terms before its creation is projected) is left out again,
 not written as null: the Cosmos query tells them apart (`NOT IS_DEFINED(c.saga.startedAt)`).
-A timeline entry's reason and a quote's policyId are left out of new parts while None, and
-written back as null where a part was read with a null (`LeanPart`).
+A timeline entry's reason and a quote's policyId are left out while None too (a null in each
+entry made the first views just over 1 KB: docs/cosmos.md), also where a part was read with one.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
-    SerializerFunctionWrapHandler,
-    model_serializer,
 )
 
 from domain.messages import Premium
@@ -67,29 +65,11 @@ class Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 
 
-class LeanPart(Part):
-    """A part whose `_lean_nones` fields a new part leaves out of the document while None (a
-    null in each timeline entry made the first views just over 1 KB, docs/cosmos.md), read back
-    as None; a part read with such a null, as parts were written before, writes it back."""
-
-    _lean_nones: ClassVar[tuple[str, ...]] = ()
-
-    @model_serializer(mode="wrap")
-    def _without_new_nones(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        stored: dict[str, Any] = handler(self)
-        for name in self._lean_nones:
-            if getattr(self, name) is None and name not in self.model_fields_set:
-                stored.pop(name, None)
-        return stored
-
-
-class QuoteSummary(LeanPart):
+class QuoteSummary(Part):
     """The quote as its events tell it; its terms stay out until its creation is projected."""
 
-    _lean_nones = ("policyId",)
-
     quoteId: str
-    policyId: str | None = None
+    policyId: str | None = OMITTED  # until the policy is created
     customerId: str | None = OMITTED
     premium: Premium | None = OMITTED
     status: QuoteStatus | None = OMITTED
@@ -109,17 +89,15 @@ class SagaProgress(Part):
     reason: str | None = OMITTED
 
 
-class TimelineEntry(LeanPart):
+class TimelineEntry(Part):
     """One stored event of the quote or its saga (most have no reason: stored without one)."""
-
-    _lean_nones = ("reason",)
 
     eventId: str
     eventType: str
     streamId: str
     sequenceNumber: int
     timestamp: IsoTime
-    reason: str | None = None
+    reason: str | None = OMITTED
 
 
 class ListedView(Part):

@@ -48,12 +48,21 @@ def view(view_id: str, status: str | None = None, deadline: datetime | None = No
 # projected, times in another offset and without a fraction).
 
 
-def premium_as_text(document: dict[str, Any]) -> dict[str, Any]:
-    """A dict-era view as a view is written now: its float premium as the text it wrote."""
-    quote = document.get("quote") or {}
-    if not isinstance(quote.get("premium"), float):
-        return document
-    return {**document, "quote": {**quote, "premium": repr(quote["premium"])}}
+def as_written_now(document: dict[str, Any]) -> dict[str, Any]:
+    """A dict-era view as a view is written now: its float premium as the text it wrote, and
+    without a null quote policyId or timeline reason (they read back as None all the same)."""
+    document = dict(document)
+    if document.get("quote"):
+        quote = {k: v for k, v in document["quote"].items() if (k, v) != ("policyId", None)}
+        if isinstance(quote.get("premium"), float):
+            quote["premium"] = repr(quote["premium"])
+        document["quote"] = quote
+    if "timeline" in document:
+        document["timeline"] = [
+            {k: v for k, v in entry.items() if (k, v) != ("reason", None)}
+            for entry in document["timeline"]
+        ]
+    return document
 
 
 STORED: dict[str, Any] = {
@@ -120,7 +129,8 @@ class ViewStoreContract:
         store.save(QuoteView.model_validate(written), None)
 
         # All as written, but a float premium is now the decimal text it wrote (100.0 -> "100.0")
-        now = premium_as_text(written)
+        # and null policyIds and reasons are left out
+        now = as_written_now(written)
         assert self.stored_json(store, written["id"]) == now
         read = store.get(written["id"])
         store.save(read.view, read.etag)

@@ -15,7 +15,7 @@ from application.views import apply_event, apply_saga, empty_view, is_due, match
 from domain.messages import QuoteCreated
 from domain.quote import QuoteStatus
 from domain.saga_events import SagaState, SagaStatus
-from tests.contract.view_store_contract import OLDER, premium_as_text
+from tests.contract.view_store_contract import OLDER, as_written_now
 from tests.support.builders import ACCEPTED_PREMIUM, event
 from triggers import openapi
 
@@ -46,7 +46,7 @@ STORED = (
 
 def test_a_view_stored_while_views_were_dicts_loads_and_dumps_to_the_same_json():
     view = QuoteView.model_validate_json(STORED)
-    now = premium_as_text(json.loads(STORED))  # a float premium is written as its text now
+    now = as_written_now(json.loads(STORED))  # a float premium is written as its text now
 
     assert now["quote"]["premium"] == "100.0"
     assert view.model_dump(mode="json") == now
@@ -68,7 +68,7 @@ def test_a_stored_view_reads_as_the_domains_types():
 def test_an_older_view_keeps_its_missing_fields_missing_and_its_times_as_written():
     view = QuoteView.model_validate(OLDER)
 
-    assert view.model_dump(mode="json") == OLDER  # no null where a field was absent
+    assert view.model_dump(mode="json") == as_written_now(OLDER)  # no null where one was absent
     assert view.customerId is None
     assert view.saga is not None
     assert view.saga.startedAt is None
@@ -104,7 +104,7 @@ def test_fields_a_newer_version_wrote_are_kept_on_the_way_back():
     stored["saga"]["attempts"] = 2
     stored["timeline"][0]["actor"] = "ops"
 
-    assert QuoteView.model_validate(stored).model_dump(mode="json") == premium_as_text(stored)
+    assert QuoteView.model_validate(stored).model_dump(mode="json") == as_written_now(stored)
 
 
 def test_a_new_start_time_is_written_as_fixed_width_utc_text_whatever_its_offset():
