@@ -1,0 +1,292 @@
+"""The copy from an old-layout events container (receipts, saga streams mixed in, no unique
+key) into keyed events and sagas containers, against a Cosmos-protocol server.
+
+The old container is made from what the current adapter wrote for real sagas (and for batches
+whose causationId is not their command id): each document without its commandKey, plus the
+receipt the old adapter wrote for the same append (`receipt_of`). The current documents are
+then the oracle for what the copy must produce."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.cosmos import ContainerProxy, PartitionKey
+
+import bootstrap
+from adapters.cosmos import CosmosDeadLetterStore, CosmosEventStore, CosmosViewStore
+from adapters.cosmos_account import ensure_containers, require_command_key
+from adapters.cosmos_copy import SYSTEM_PROPERTIES, copy_events, open_targets
+from adapters.memory import InMemoryCommandPublisher
+from application.ports import Outcome
+from bootstrap import Adapters, Services, Settings
+from tests.integration.test_saga_on_cosmos import ChangeFeed
+from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, batch, event
+from tests.support.world import FakeClock
+
+pytest_plugins = ["tests.support.cosmos_fixtures"]
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM = SYSTEM_PROPERTIES | {"_lsn"}
+
+
+def receipt_of(stream: str, command_id: str, version: int) -> dict[str, Any]:
+    """The receipt the old adapter put in an append's batch (git show 7cb2a20^:adapters/cosmos.py:
+    `version` is the batch's last sequence number)."""
+    return {
+        "id": f"receipt:{command_id}",
+        "streamId": stream,
+        "docType": "receipt",
+        "commandId": command_id,
+        "version": version,
+    }
+
+
+def everything(container: ContainerProxy) -> list[dict[str, Any]]:
+    return list(container.query_items("SELECT * FROM c", enable_cross_partition_query=True))
+
+
+def stripped(documents: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (d["streamId"], d["id"]): {k: v for k, v in d.items() if k not in SYSTEM} for d in documents
+    }
+
+
+@pytest.fixture(scope="module")
+def current(cosmos_containers) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
+    """What the current adapter wrote: three real sagas through the Functions entry points,
+    and hand-made batches of several events whose causationId differs from the command id."""
+    events, sagas = cosmos_containers["events"], cosmos_containers["sagas"]
+    adapters = Adapters(
+        store=CosmosEventStore(events),
+        saga_store=CosmosEventStore(sagas),
+        publisher=InMemoryCommandPublisher(),
+        views=CosmosViewStore(cosmos_containers["views"]),
+        dead_letters=CosmosDeadLetterStore(cosmos_containers["deadletters"]),
+    )
+    services = Services(Settings({"STORE_BACKEND": "cosmos"}), adapters, clock=FakeClock())
+    previous = bootstrap.install(services)
+    try:
+        feed = ChangeFeed(services, events)
+        for quote_id, premium in [("Q-happy", ACCEPTED_PREMIUM), ("Q-big", OVER_LIMIT_PREMIUM)]:
+            services.quotes.create("C-1", premium, quote_id)
+            services.quotes.approve(quote_id)
+        feed.run_until_quiet()
+    finally:
+        bootstrap.install(previous)
+    store = CosmosEventStore(events)
+    store.append("quote-multi", 0, batch("quote-multi", 0, 3), "cmd-a")
+    store.append("quote-multi", 3, batch("quote-multi", 3, 2), "cmd-b")
+    store.append("quote-keyed", 0, batch("quote-keyed", 0, 2), "cmd-k")
+    return {"events": stripped(everything(events)), "sagas": stripped(everything(sagas))}
+
+
+@pytest.fixture(scope="module")
+def old(cosmos_database, current) -> ContainerProxy:
+    """The old layout: one container, no unique key, receipts; quote-keyed as the current
+    adapter wrote it into an old container (keys, no receipts)."""
+    container = cosmos_database.create_container(
+        f"old-{uuid.uuid4().hex[:8]}", PartitionKey("/streamId")
+    )
+    batches: dict[tuple[str, str], int] = defaultdict(int)
+    for documents in current.values():
+        for (stream, _), document in documents.items():
+            if stream == "quote-keyed":
+                container.create_item(document)
+                continue
+            command_id, _ = document["commandKey"].rsplit(":", 1)
+            key = (stream, command_id)
+            batches[key] = max(batches[key], document["sequenceNumber"])
+            container.create_item({k: v for k, v in document.items() if k != "commandKey"})
+    for (stream, command_id), version in batches.items():
+        container.create_item(receipt_of(stream, command_id, version))
+    return container
+
+
+@pytest.fixture
+def targets(cosmos_client, cosmos_database, cosmos_containers) -> dict[str, ContainerProxy]:
+    """Fresh keyed events and sagas targets, made as the tool makes them (--create-targets)."""
+    names = {n: c.id for n, c in cosmos_containers.items()}
+    suffix = uuid.uuid4().hex[:8]
+    names.update(events=f"events-new-{suffix}", sagas=f"sagas-new-{suffix}")
+    made = open_targets(cosmos_client, cosmos_database.id, names, create=True)
+    yield made
+    for container in made.values():
+        cosmos_database.delete_container(container.id)
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def report_total(old: ContainerProxy) -> int:
+    """The documents a copy of `old` writes: all but the receipts."""
+    return sum(1 for d in everything(old) if d["docType"] != "receipt")
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_copy_gives_every_event_the_key_the_current_adapter_writes(old, targets, current):
+    report = copy_events(old, targets, out=quiet)
+
+    assert report.verified, report.problems
+    assert stripped(everything(targets["events"])) == current["events"]
+    assert stripped(everything(targets["sagas"])) == current["sagas"]
+    assert report.written == len(current["events"]) + len(current["sagas"])
+    receipts = sum(1 for d in everything(old) if d["docType"] == "receipt")
+    assert len(report.plan.dropped) == receipts > 0
+
+
+def test_saga_streams_land_in_the_sagas_target_and_domain_events_in_the_events_target(
+    old, targets, current
+):
+    copy_events(old, targets, out=quiet)
+
+    saga_streams = {s for s, _ in stripped(everything(targets["sagas"]))}
+    event_streams = {s for s, _ in stripped(everything(targets["events"]))}
+    assert saga_streams
+    assert all(s.startswith("saga-") for s in saga_streams)
+    assert event_streams
+    assert not any(s.startswith("saga-") for s in event_streams)
+
+
+def test_a_saga_events_key_is_the_id_of_the_domain_event_that_caused_it(old, targets, current):
+    copy_events(old, targets, out=quiet)
+
+    domain_ids = {d["eventId"] for d in current["events"].values()}
+    for document in stripped(everything(targets["sagas"])).values():
+        assert document["commandKey"].rsplit(":", 1)[0] in domain_ids | {document["causationId"]}
+    started = [d for d in current["sagas"].values() if d["eventType"] == "SagaStarted"]
+    assert started
+    assert all(d["causationId"] in domain_ids for d in started)
+
+
+def test_the_runner_appends_under_each_events_causation_id(current):
+    """Why docs/cosmos.md can say `{causationId}:{n}`: the DecisionRunner passes one id to
+    `append` and to every event's causationId (not the hand-made batches, not from it)."""
+    real = [
+        d
+        for documents in current.values()
+        for (stream, _), d in documents.items()
+        if stream not in {"quote-multi", "quote-keyed"}
+    ]
+    assert len(real) > 10
+    assert all(d["commandKey"].rsplit(":", 1)[0] == d["causationId"] for d in real)
+
+
+def test_the_targets_pass_the_workers_unique_key_check(old, targets):
+    copy_events(old, targets, out=quiet)
+
+    for container in targets.values():
+        require_command_key(container)  # raises on a container without the key
+
+
+def test_a_redelivered_command_is_already_handled_on_the_copy(old, targets, current):
+    copy_events(old, targets, out=quiet)
+
+    for name, documents in current.items():
+        store = CosmosEventStore(targets[name])
+        last: dict[str, int] = defaultdict(int)
+        for stream, _ in documents:
+            last[stream] = max(last[stream], documents[stream, _]["sequenceNumber"])
+        for document in documents.values():
+            stream, command_id = document["streamId"], document["commandKey"].rsplit(":", 1)[0]
+            # Redelivered after the stream moved on: only the copied key can tell.
+            moved = [event(stream, last[stream] + 1, tag="again")]
+            assert store.append(stream, last[stream], moved, command_id) is (
+                Outcome.ALREADY_HANDLED
+            ), document["id"]
+    assert stripped(everything(targets["events"])) == current["events"]
+
+
+def test_running_the_copy_again_changes_nothing(old, targets):
+    copy_events(old, targets, out=quiet)
+    before = {n: everything(c) for n, c in targets.items()}
+
+    again = copy_events(old, targets, out=quiet)
+
+    assert again.verified
+    assert (again.written, again.present) == (0, report_total(old))
+    assert {n: everything(c) for n, c in targets.items()} == before  # etags and _ts too
+
+
+class CrashAfter:
+    """Target containers that die after `writes` creates between them, as a copy killed
+    half-way."""
+
+    def __init__(self, container: ContainerProxy, budget: list[int]) -> None:
+        self._container, self._budget = container, budget
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def create_item(self, body: dict[str, Any]) -> Any:
+        if self._budget[0] == 0:
+            raise KeyboardInterrupt("killed")
+        self._budget[0] -= 1
+        return self._container.create_item(body)
+
+
+def test_a_copy_resumed_after_a_crash_ends_as_one_uninterrupted_copy(old, targets, current):
+    budget = [4]
+    crashing = {n: CrashAfter(c, budget) for n, c in targets.items()}
+    with pytest.raises(KeyboardInterrupt):
+        copy_events(old, crashing, out=quiet)  # type: ignore[arg-type]
+
+    resumed = copy_events(old, targets, out=quiet)
+
+    assert resumed.verified
+    assert (resumed.present, resumed.written) == (4, report_total(old) - 4)
+    assert stripped(everything(targets["events"])) == current["events"]
+    assert stripped(everything(targets["sagas"])) == current["sagas"]
+
+
+def test_a_dry_run_counts_per_kind_and_writes_nothing(old, targets, current):
+    lines: list[str] = []
+
+    report = copy_events(old, targets, dry_run=True, out=lines.append)
+
+    assert [everything(c) for c in targets.values()] == [[], []]
+    assert f"source {old.id}: saga-event: {len(current['sagas'])}" in lines
+    assert f"source {old.id}: event: {len(current['events'])}" in lines
+    assert f"would copy to sagas {targets['sagas'].id}: {len(current['sagas'])}" in lines
+    assert report.written == 0
+
+
+def test_the_script_copies_and_verifies_with_the_apps_settings(cosmos, cosmos_database, old):
+    suffix = uuid.uuid4().hex[:8]
+    env = {"CosmosDb": cosmos.connection_string, "COSMOS_DATABASE": cosmos_database.id}
+    names = ["--events-target", f"ev-{suffix}", "--sagas-target", f"sg-{suffix}"]
+    command = [sys.executable, str(ROOT / "scripts/copy_events.py"), "--source", old.id, *names]
+
+    dry = run([*command, "--dry-run"], env)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing written" in dry.stdout
+    existing = {c["id"] for c in cosmos_database.list_containers()}
+    assert not {f"ev-{suffix}", f"sg-{suffix}"} & existing
+    refused = run(command, env)
+    assert refused.returncode == 2
+    assert "--create-targets" in refused.stderr
+    done = run([*command, "--create-targets"], env)
+
+    assert done.returncode == 0, done.stderr
+    assert "verified: every source document accounted for" in done.stdout
+    for name in (f"ev-{suffix}", f"sg-{suffix}"):
+        require_command_key(cosmos_database.get_container_client(name))
+        cosmos_database.delete_container(name)
+
+
+def test_ensure_containers_leaves_an_old_container_without_its_unique_key(
+    cosmos_client, cosmos_database, old
+):
+    """Why the copy needs new targets: an existing container keeps its policy."""
+    ensure_containers(cosmos_client, cosmos_database.id, {"events": old.id})
+    with pytest.raises(ValueError, match="no unique key on /commandKey"):
+        require_command_key(old)
