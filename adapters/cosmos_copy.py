@@ -23,7 +23,7 @@ SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", 
 PAGE_SIZE = 100
 STREAM_PARTITION_KEY = "/streamId"  # infra/cosmos/containers.json, events and sagas
 
-__all__ = ["CopyConflict", "CopyReport", "PlanError", "copy_events", "open_targets"]
+__all__ = ["CopyConflict", "CopyReport", "PlanError", "copy_events", "open_targets", "verify"]
 
 
 class CopyConflict(RuntimeError):
@@ -158,14 +158,27 @@ def _create(container: ContainerProxy, body: dict[str, Any]) -> bool:
         except CosmosHttpResponseError as error:
             if error.status_code != 409:
                 raise
-        # 409: the id, or the unique commandKey, is taken. Only the same document is done.
-        try:
-            existing = container.read_item(body["id"], partition_key=body["streamId"])
-        except CosmosHttpResponseError as error:
-            raise CopyConflict(
-                f"{container.id} holds commandKey {body['commandKey']!r} of {body['id']} "
-                "under another id"
-            ) from error
-    if {k: v for k, v in existing.items() if k not in SYSTEM_PROPERTIES} != body:
-        raise CopyConflict(f"{container.id} holds another {body['id']} in {body['streamId']}")
+        # 409: the id or the unique commandKey is taken (Cosmos does not say which). Only the
+        # same document under the same id is done.
+        holders = list(
+            container.query_items(
+                _HOLDERS,
+                parameters=[
+                    {"name": "@s", "value": body["streamId"]},
+                    {"name": "@id", "value": body["id"]},
+                    {"name": "@key", "value": body["commandKey"]},
+                ],
+                partition_key=body["streamId"],
+            )
+        )
+    same = [{k: v for k, v in d.items() if k not in SYSTEM_PROPERTIES} == body for d in holders]
+    if same != [True]:
+        ids = sorted(str(d["id"]) for d in holders)
+        raise CopyConflict(
+            f"{container.id} holds {ids} in {body['streamId']}, not the {body['id']} with "
+            f"commandKey {body['commandKey']!r} the copy writes"
+        )
     return False
+
+
+_HOLDERS = "SELECT * FROM c WHERE c.streamId = @s AND (c.id = @id OR c.commandKey = @key)"

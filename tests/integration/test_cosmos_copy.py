@@ -21,7 +21,14 @@ from azure.cosmos import ContainerProxy, PartitionKey
 import bootstrap
 from adapters.cosmos import CosmosDeadLetterStore, CosmosEventStore, CosmosViewStore
 from adapters.cosmos_account import ensure_containers, require_command_key
-from adapters.cosmos_copy import SYSTEM_PROPERTIES, copy_events, open_targets
+from adapters.cosmos_copy import (
+    SYSTEM_PROPERTIES,
+    CopyConflict,
+    PlanError,
+    copy_events,
+    open_targets,
+    verify,
+)
 from adapters.memory import InMemoryCommandPublisher
 from application.ports import Outcome
 from bootstrap import Adapters, Services, Settings
@@ -290,3 +297,98 @@ def test_ensure_containers_leaves_an_old_container_without_its_unique_key(
     ensure_containers(cosmos_client, cosmos_database.id, {"events": old.id})
     with pytest.raises(ValueError, match="no unique key on /commandKey"):
         require_command_key(old)
+
+
+def test_a_target_holding_another_document_under_a_copied_id_stops_the_copy(old, targets):
+    first = next(d for d in everything(old) if d["docType"] == "event")
+    other = {k: v for k, v in first.items() if k not in SYSTEM} | {"commandKey": "other:1"}
+    targets["events"].create_item(other)
+
+    with pytest.raises(CopyConflict, match=first["id"]):
+        copy_events(old, targets, out=quiet)
+
+    [kept] = stripped(everything(targets["events"])).values()
+    assert kept == other
+
+
+def test_a_target_holding_a_copied_key_under_another_id_stops_the_copy(old, targets, current):
+    taken = next(iter(current["events"].values()))
+    targets["events"].create_item({"id": "squatter", "streamId": taken["streamId"],
+                                   "commandKey": taken["commandKey"]})  # fmt: skip
+
+    with pytest.raises(CopyConflict, match="holds \\['squatter'\\]"):
+        copy_events(old, targets, out=quiet)
+
+
+def test_a_target_without_the_unique_key_fails_the_verification(cosmos_database, old, targets):
+    unkeyed = cosmos_database.create_container(
+        f"unkeyed-{uuid.uuid4().hex[:8]}", PartitionKey("/streamId")
+    )
+    try:
+        report = copy_events(old, {**targets, "sagas": unkeyed}, out=quiet)
+    finally:
+        cosmos_database.delete_container(unkeyed.id)
+
+    assert not report.verified
+    assert any("no unique key on /commandKey" in p for p in report.problems)
+
+
+class GrowingSource:
+    """A source the app still writes to: a new event arrives between the plan and the copy."""
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self._container, self._queries = container, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def query_items(self, query: str, **options: Any) -> Any:
+        self._queries += 1
+        if self._queries == 2:
+            self._container.create_item(event("quote-late", 1).to_document())
+        return self._container.query_items(query, **options)
+
+
+def test_a_document_written_to_the_source_during_the_copy_stops_it(cosmos_database, targets):
+    source = cosmos_database.create_container(
+        f"old-{uuid.uuid4().hex[:8]}", PartitionKey("/streamId")
+    )
+    source.create_item(event("quote-early", 1).to_document())
+    try:
+        with pytest.raises(PlanError, match="stop the app"):
+            copy_events(GrowingSource(source), targets, out=quiet)  # type: ignore[arg-type]
+    finally:
+        cosmos_database.delete_container(source.id)
+
+
+def test_the_verification_names_a_copied_document_gone_missing(old, targets, current):
+    report = copy_events(old, targets, out=quiet)
+    stream, document_id = next(iter(current["sagas"]))
+    targets["sagas"].delete_item(document_id, partition_key=stream)
+
+    problems, _ = verify(report.plan, targets)
+
+    assert problems == [f"sagas: 1 missing, e.g. {(stream, document_id)}"]
+
+
+def test_the_source_cannot_be_one_of_the_targets(old, targets):
+    with pytest.raises(ValueError, match="cannot also be a target"):
+        copy_events(old, {**targets, "events": old}, out=quiet)
+
+
+def test_the_script_exits_non_zero_when_the_copy_is_not_verified(cosmos, cosmos_database, old):
+    unkeyed = cosmos_database.create_container(
+        f"unkeyed-{uuid.uuid4().hex[:8]}", PartitionKey("/streamId")
+    )
+    events = f"ev-{uuid.uuid4().hex[:8]}"
+    env = {"CosmosDb": cosmos.connection_string, "COSMOS_DATABASE": cosmos_database.id}
+    script = [sys.executable, str(ROOT / "scripts/copy_events.py"), "--create-targets"]
+    targets = ["--source", old.id, "--events-target", events, "--sagas-target", unkeyed.id]
+    try:
+        result = run([*script, *targets], env)
+    finally:
+        for name in (unkeyed.id, events):
+            cosmos_database.delete_container(name)
+
+    assert result.returncode == 1
+    assert "NOT verified" in result.stdout
