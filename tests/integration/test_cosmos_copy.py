@@ -443,3 +443,18 @@ def test_the_orchestrator_replaying_the_copy_from_the_beginning_appends_nothing(
     assert {q: views.get(q).view.saga.status for q in statuses} == statuses
     assert statuses == {"Q-happy": "Completed", "Q-big": "Compensated"}
     assert services.desk.list() == []
+
+
+def test_a_copy_reading_two_documents_per_request_copies_the_same(old, targets, current):
+    pages = old.query_items(
+        "SELECT * FROM c", enable_cross_partition_query=True, max_item_count=2
+    ).by_page()
+    sizes = [len(list(page)) for page in pages]
+    assert len(sizes) > 10  # the server pages a cross-partition query
+    assert max(sizes) == 2
+
+    report = copy_events(old, targets, page_size=2, out=quiet)
+
+    assert report.verified
+    assert stripped(everything(targets["events"])) == current["events"]
+    assert stripped(everything(targets["sagas"])) == current["sagas"]
