@@ -2,8 +2,9 @@
 unique key) into keyed events and sagas containers: plan every key first (one light
 cross-partition read, adapters/cosmos_copy_plan.py), then copy page by page, then verify.
 
-Idempotent and resumable: each document is created under its own id; a 409 on a document
-already there with the same content counts as done, anything else stops the copy.
+Idempotent and resumable: a document already in its target under its key (an earlier run) is
+skipped; any other is created under its own id, and a 409 then counts as done only if the
+target holds that very document; anything else stops the copy.
 """
 
 from __future__ import annotations
@@ -89,15 +90,27 @@ def copy_events(
     if dry_run:
         out("dry run: nothing written")
         return report
+    # What an earlier run copied, read in one light query per target: a resumed or repeated
+    # run skips it instead of paying a refused create (and a query) per document.
+    held = {name: _keys_in(container) for name, container in targets.items()}
     for document in _documents(source, "SELECT * FROM c", page_size):
         ref: Ref = (str(document["streamId"]), str(document["id"]))
         if ref in report.plan.dropped:
             continue
         if ref not in report.plan.keys:
             raise PlanError(f"{ref[1]} appeared in {ref[0]} after the plan: stop the app first")
+        key, target = report.plan.keys[ref], report.plan.target[ref]
+        if ref in held[target]:
+            if held[target][ref] != key:
+                raise CopyConflict(
+                    f"{targets[target].id} holds {ref[1]} in {ref[0]} under commandKey "
+                    f"{held[target][ref]!r}, not {key!r}"
+                )
+            report.present += 1
+            continue
         body = {k: v for k, v in document.items() if k not in SYSTEM_PROPERTIES}
-        body["commandKey"] = report.plan.keys[ref]
-        if _create(targets[report.plan.target[ref]], body):
+        body["commandKey"] = key
+        if _create(targets[target], body):
             report.written += 1
         else:
             report.present += 1
@@ -117,10 +130,7 @@ def verify(plan: Plan, targets: Mapping[str, ContainerProxy]) -> tuple[list[str]
     the plan does not know (from a second source container copied into the same targets)."""
     problems, others = [], 0
     for name, container in targets.items():
-        found = {
-            (str(d["streamId"]), str(d["id"])): d.get("commandKey")
-            for d in _documents(container, "SELECT c.id, c.streamId, c.commandKey FROM c")
-        }
+        found = _keys_in(container)
         wanted = plan.to_write(name)
         missing = [ref for ref in wanted if ref not in found]
         wrong = [ref for ref, key in wanted.items() if ref in found and found[ref] != key]
@@ -137,6 +147,14 @@ def verify(plan: Plan, targets: Mapping[str, ContainerProxy]) -> tuple[list[str]
         except ValueError as error:
             problems.append(f"{name}: {error}")
     return problems, others
+
+
+def _keys_in(container: ContainerProxy) -> dict[Ref, str | None]:
+    query = "SELECT c.id, c.streamId, c.commandKey FROM c"
+    return {
+        (str(d["streamId"]), str(d["id"])): d.get("commandKey")
+        for d in _documents(container, query)
+    }
 
 
 def _documents(container: ContainerProxy, query: str, page_size: int = PAGE_SIZE) -> Iterator[Any]:
