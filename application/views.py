@@ -172,14 +172,13 @@ def _with_entry(
 ) -> tuple[TimelineEntry, ...]:
     if any(entry.eventId == e.eventId for entry in timeline):
         return timeline
-    reason = e.data.get("reason")
     entry = TimelineEntry(
         eventId=e.eventId,
         eventType=e.eventType,
         streamId=e.streamId,
         sequenceNumber=e.sequenceNumber,
         timestamp=e.timestamp,
-        **({} if reason is None else {"reason": reason}),  # none: left out of the document
+        reason=e.data.get("reason"),  # None: left out of the document (OMITTED)
     )
     # In the order of the stored texts, as when the timeline was a list of dicts. Every
     # timeline is kept in that order, so the entry is inserted where it belongs (after equal
