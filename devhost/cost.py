@@ -217,9 +217,6 @@ def cosmos_worker(
         reader.delete_database(database)  # a database of its own, also on a real account
 
 
-IDS = ("short", "uuid")  # the sagas' quote and customer ids: QDONE000001 or 36-character uuids
-
-
 def measure(
     connection: str, sagas: int, cold: bool, feed: str = "each", ids: str = "short"
 ) -> dict[str, Tally]:
