@@ -10,12 +10,14 @@ import uuid
 from typing import Any
 
 from domain import registry
-from domain.messages import CommandEnvelope
 from domain.saga_events import SAGA_NAMESPACE
 
 Data = dict[str, Any]
 _NEVER = object()  # no stored value equals it: a field without a derived value is kept
-_SCHEMA_VERSION = CommandEnvelope.model_fields["schemaVersion"].default
+# Every command's version when commands began to be stored lean: a constant, not the envelope's
+# default, so a later default cannot change what an older lean command reads as (a command of
+# another version differs from it, so it is stored).
+_SCHEMA_VERSION = 1
 
 
 def command_id_for(input_id: str, command_type: str) -> str:

@@ -83,6 +83,19 @@ def test_a_command_of_the_events_own_input_stores_only_its_type_time_and_unsaid_
     assert started.commands[0].traceparent == trace(0) == at_start.traceparent
 
 
+def test_a_command_of_another_schema_version_keeps_its_version_when_stored():
+    [(started, _), *_] = walk("completed")
+    newer = started.model_copy(
+        update={"commands": (started.commands[0].model_copy(update={"schemaVersion": 2}),)}
+    )
+    name, version, data = codec.encode(newer)
+
+    assert data["commands"][0]["schemaVersion"] == 2
+    read = saga_event(envelope(name, version, data, 1, trace(0), newer.triggerId))
+    assert read.commands[0].schemaVersion == 2
+    assert read == newer
+
+
 def test_a_retried_command_keeps_the_id_cause_and_trace_of_the_input_that_issued_it():
     events = walk("timed-out-counting-then-retried")
     (first, at_first), (retried, at_retry) = events[-2:]
