@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from azure.core.pipeline.transport import RequestsTransport
+from azure.cosmos import ContainerProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = Path(__file__).with_name("cosmos_server.js")
@@ -23,6 +24,7 @@ SERVER = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
 # app relies on: 404 for a missing item, atomic batches, 413 over 2 MB, the change feed.
 PATCHED_FILE = SERVER / "lib" / "handler" / "batch-documents.js"
 PATCH_MARK = "PATCH(quoting-saga)"
+T = TypeVar("T")
 # The emulator's published well-known key; the local server accepts any key.
 EMULATOR_KEY = (
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -70,27 +72,43 @@ class CountingTransport(RequestsTransport):
             self.records.append(record)
         return response
 
-    @contextmanager
-    def counting(self) -> Iterator[list[str]]:
+    def counting(self) -> AbstractContextManager[list[str]]:
         """The requests sent inside the block (from every thread)."""
-        seen: list[str] = []
-        start = len(self.sent)
-        try:
-            yield seen
-        finally:
-            with self._lock:
-                seen.extend(self.sent[start:])
+        return self._since(self.sent)
+
+    def recording(self) -> AbstractContextManager[list[Sent]]:
+        """The full records of the requests sent inside the block."""
+        return self._since(self.records)
 
     @contextmanager
-    def recording(self) -> Iterator[list[Sent]]:
-        """The full records of the requests sent inside the block."""
-        seen: list[Sent] = []
-        start = len(self.records)
+    def _since(self, log: list[T]) -> Iterator[list[T]]:
+        seen: list[T] = []
+        start = len(log)
         try:
             yield seen
         finally:
             with self._lock:
-                seen.extend(self.records[start:])
+                seen.extend(log[start:])
+
+
+class ChangeFeedPull:
+    """A container's latest-version change feed read with the pull model, as a trigger's lease
+    follows it: everything from the beginning, then only what is new. The SDK leaves the token
+    to resume from in the last response's etag header:
+    https://learn.microsoft.com/azure/cosmos-db/nosql/change-feed-pull-model"""
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self.container = container
+        self.continuation: str | None = None
+
+    def new_documents(self) -> list[dict[str, Any]]:
+        if self.continuation is None:
+            changes = self.container.query_items_change_feed(start_time="Beginning")
+        else:
+            changes = self.container.query_items_change_feed(continuation=self.continuation)
+        documents = list(changes)
+        self.continuation = self.container.client_connection.last_response_headers["etag"]
+        return documents
 
 
 def _record(request: Any, response: Any) -> Sent:

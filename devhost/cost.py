@@ -31,7 +31,7 @@ from adapters.eventhubs import route
 from adapters.memory import InMemoryCommandPublisher
 from bootstrap import COSMOS_CONNECTION, Adapters, Services, Settings, rules_from
 from devhost import payloads
-from devhost.cosmos_local import EMULATOR_KEY, CountingTransport, local_server
+from devhost.cosmos_local import EMULATOR_KEY, ChangeFeedPull, CountingTransport, local_server
 from devhost.cost_report import Tally, render
 from domain.messages import CommandEnvelope, EventEnvelope
 from domain.registry import CUSTOMER, POLICY, command_category, command_hubs
@@ -72,10 +72,12 @@ class Worker:
     """The app's functions over one set of adapters, warm (one Services) or cold (new
     Services per invocation), with a change-feed reader playing the trigger."""
 
-    def __init__(self, adapters: Adapters, settings: Settings, feed: Any, cold: bool) -> None:
+    def __init__(
+        self, adapters: Adapters, settings: Settings, feed: ChangeFeedPull, cold: bool
+    ) -> None:
         self.adapters, self.settings, self.feed, self.cold = adapters, settings, feed, cold
         self.functions = app_functions()
-        self.clock, self.continuation, self._ids = StepClock(), None, iter(range(1, 10**9))
+        self.clock, self._ids = StepClock(), iter(range(1, 10**9))
         self.services = self._services()
         self.tally = Tally()
 
@@ -125,14 +127,7 @@ class Worker:
         raise RuntimeError("the sagas did not settle in 100 rounds")
 
     def new_documents(self) -> list[dict[str, Any]]:
-        if self.continuation is None:
-            changes = self.feed.query_items_change_feed(start_time="Beginning")
-        else:
-            changes = self.feed.query_items_change_feed(continuation=self.continuation)
-        documents = list(changes)
-        # The token to resume from is the last response's etag header.
-        # https://learn.microsoft.com/azure/cosmos-db/nosql/change-feed-pull-model
-        self.continuation = self.feed.client_connection.last_response_headers["etag"]
+        documents = self.feed.new_documents()
         self.tally.feed_documents += len(documents)
         self.tally.feed_bytes += sum(len(json.dumps(d).encode()) for d in documents)
         return documents
@@ -211,7 +206,7 @@ def cosmos_worker(
     feed = reader.get_database_client(database).get_container_client(settings["EVENTS_CONTAINER"])
     previous = bootstrap.install(None)
     try:
-        yield Worker(adapters, settings, feed, cold), transport
+        yield Worker(adapters, settings, ChangeFeedPull(feed), cold), transport
     finally:
         bootstrap.install(previous)
         reader.delete_database(database)  # a database of its own, also on a real account

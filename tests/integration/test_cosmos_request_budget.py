@@ -23,6 +23,7 @@ from adapters.cosmos_account import create_cosmos_client
 from application.commands import CommandHandler
 from application.ports import Outcome, ViewQuery
 from application.sagas import SagaService
+from devhost.cosmos_local import ChangeFeedPull
 from domain.messages import ApproveQuote, CreateQuote
 from domain.registry import make_command
 from domain.saga import SagaStatus
@@ -269,23 +270,17 @@ def test_the_summary_is_five_count_queries(saga_views, cosmos: CosmosAccount):
 # --- a whole saga: what the event stores cost (the views' requests are counted apart) --------
 
 
-class _EventsFeed:
+class _EventsFeed(ChangeFeedPull):
     """The events container's change feed from a client of its own (uncounted: in Azure the
     trigger reads it), as the orchestrator's lease follows it."""
 
     def __init__(self, cosmos: CosmosAccount, database: str, container: str) -> None:
         client = create_cosmos_client({"CosmosDb": cosmos.connection_string}.get)
-        self.container = client.get_database_client(database).get_container_client(container)
-        self.continuation: str | None = None
+        super().__init__(client.get_database_client(database).get_container_client(container))
         self.delivered: list[dict] = []
 
     def new_documents(self) -> list[dict]:
-        if self.continuation is None:
-            feed = self.container.query_items_change_feed(start_time="Beginning")
-        else:
-            feed = self.container.query_items_change_feed(continuation=self.continuation)
-        documents = list(feed)
-        self.continuation = self.container.client_connection.last_response_headers["etag"]
+        documents = super().new_documents()
         self.delivered += documents
         return documents
 

@@ -11,6 +11,7 @@ import bootstrap
 from adapters.cosmos import CosmosDeadLetterStore, CosmosEventStore, CosmosViewStore
 from adapters.memory import InMemoryCommandPublisher
 from bootstrap import Adapters, Services, Settings
+from devhost.cosmos_local import ChangeFeedPull
 from tests.functions.driver import Driver
 from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM
 from tests.support.world import FakeClock
@@ -26,19 +27,12 @@ class ChangeFeed(Driver):
 
     def __init__(self, services: Services, container) -> None:
         super().__init__(services, times=2)
-        self.container, self.continuation = container, None
+        self.feed = ChangeFeedPull(container)
         self.doc_types: set[str] = set()
 
     def new_documents(self) -> list[dict]:
-        if self.continuation is None:
-            feed = self.container.query_items_change_feed(start_time="Beginning")
-        else:
-            feed = self.container.query_items_change_feed(continuation=self.continuation)
-        documents = list(feed)
+        documents = self.feed.new_documents()
         self.doc_types |= {d["docType"] for d in documents}
-        # The SDK leaves the token to resume from in the last response's etag header.
-        # https://learn.microsoft.com/azure/cosmos-db/nosql/change-feed-pull-model
-        self.continuation = self.container.client_connection.last_response_headers["etag"]
         return documents
 
 
