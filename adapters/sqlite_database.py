@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,21 +141,32 @@ class SqliteDatabase:
         return local.conn  # type: ignore[no-any-return]
 
     @contextmanager
-    def transaction(self, lazy: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, lazy: bool = False, deferred: bool = False
+    ) -> Iterator[sqlite3.Connection]:
         """A write transaction of this thread (a unit of a group commit); nested ones are
         savepoints inside it.
 
         `lazy`: join a group only when a nested transaction (a write) first needs it, so a
         unit of work that turns out to read only never blocks writers, and its Python work
         before its first write runs while others write.
+
+        `deferred` (implies lazy): the stores queue their writes (`defer`) instead of running
+        them, and the unit joins a group only at its end, to run them: the write lock is then
+        held for the SQL alone, not for the Python work between the writes. A store checks
+        each write against what is committed and what the unit queued (`pending`), so a
+        conflict it can see is raised at the call; one that only the queued SQL finds (another
+        writer came first) fails the whole unit at its end with ConcurrencyConflict, and
+        nothing of it is written: its caller runs the unit again.
         """
         local = self._local
         depth: int = getattr(local, "depth", 0)
         try:
             if depth == 0:
                 local.depth, local.taken, local.topics = 1, None, {}
+                local.pending = _Pending() if deferred else None
                 try:
-                    if not lazy:
+                    if not (lazy or deferred):
                         self._join()
                     yield self.connection()
                 except BaseException as error:
@@ -164,10 +175,11 @@ class SqliteDatabase:
                 else:
                     self._leave(None)
                 finally:
-                    local.depth, local.taken, local.topics = 0, None, {}
+                    local.depth, local.taken, local.topics, local.pending = 0, None, {}, None
                 return
             if local.taken is None:
                 self._join()
+                self._flush()
             conn: sqlite3.Connection = local.taken.conn
             conn.execute(f"SAVEPOINT sp{depth}")
             local.depth = depth + 1
@@ -189,6 +201,70 @@ class SqliteDatabase:
             if unavailable is None:
                 raise
             raise unavailable from error
+
+    def defer(
+        self, kind: str, key: str, value: object, run: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        """Run a write (`run`, given the connection) in this thread's transaction: queued
+        until the unit's end in a deferring unit that has not joined its group yet (`value`
+        is what `pending(kind, key)` then returns for it), run now otherwise (in its own
+        transaction outside a unit)."""
+        pending = self._deferring()
+        if pending is None:
+            with self.transaction() as conn:
+                run(conn)
+            return
+        if pending.failed is not None:
+            raise pending.failed
+        pending.ops.append((kind, key, value, run))
+        pending.values.setdefault((kind, key), []).append(value)
+
+    def pending(self, kind: str, key: str) -> list[object]:
+        """What this thread's deferring unit queued for (kind, key), oldest first."""
+        pending = self._deferring()
+        return [] if pending is None else pending.values.get((kind, key), [])
+
+    def deferring(self) -> bool:
+        """Whether writes of this thread are queued now (see `transaction(deferred=True)`)."""
+        return self._deferring() is not None
+
+    def _deferring(self) -> _Pending | None:
+        local = self._local
+        if getattr(local, "taken", None) is not None:
+            return None
+        return getattr(local, "pending", None)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All or none of the writes inside: a transaction (a savepoint in a unit), or in a
+        deferring unit a mark in its queue, back to which an exception drops the writes."""
+        pending = self._deferring()
+        if pending is None:
+            with self.transaction():
+                yield
+            return
+        mark = len(pending.ops)
+        try:
+            yield
+        except BaseException:
+            if self._deferring() is pending:
+                pending.truncate(mark)
+            raise
+
+    def _flush(self) -> None:
+        """Run the queued writes of this thread's unit, which has just joined its group. A
+        write that fails there fails the unit: its savepoint is rolled back at its end."""
+        pending: _Pending | None = self._local.pending
+        if pending is None or not pending.ops:
+            return
+        ops, pending.ops, pending.values = pending.ops, [], {}
+        conn = self._local.taken.conn
+        try:
+            for _, _, _, run in ops:
+                run(conn)
+        except BaseException as error:
+            pending.failed = error
+            raise
 
     def _join(self) -> None:
         """Take the write turn, begin a group if none is open, and open this unit in it."""
@@ -228,10 +304,18 @@ class SqliteDatabase:
         """End this thread's unit: keep or undo its work, then hand the group on to a waiting
         writer or commit it; return once it committed (raise if it did not)."""
         writer, local = self._writer, self._local
+        pending: _Pending | None = local.pending
+        if local.taken is None and pending is not None and pending.ops and error is None:
+            self._join()
+            try:
+                self._flush()
+            except BaseException as failure:
+                error = failure
         group: _Group | None = local.taken
         if group is None:
             return  # a lazy unit that never wrote
         local.taken = None
+        error = error or (pending.failed if pending is not None else None)
         conn = group.conn
         try:
             if error is None:
@@ -258,6 +342,8 @@ class SqliteDatabase:
                     writer.ended.notify_all()  # the committer waits for the last of them
         if not handing:
             self._finish(group)
+        if pending is not None and pending.failed is not None:
+            raise pending.failed
         if error is None and group.error is not None:
             raise _group_failure(group.error)
 
@@ -352,6 +438,23 @@ def _group_failure(cause: BaseException) -> BaseException:
         if unavailable is not None:
             return unavailable
     return TransientFailure(f"the write group did not commit: {cause!r}")
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A deferring unit's queued writes, in order, and their values by (kind, key)."""
+
+    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]] = field(
+        default_factory=list
+    )
+    values: dict[tuple[str, str], list[object]] = field(default_factory=dict)
+    failed: BaseException | None = None  # a queued write failed: the unit must not commit
+
+    def truncate(self, mark: int) -> None:
+        del self.ops[mark:]
+        self.values = {}
+        for kind, key, value, _ in self.ops:
+            self.values.setdefault((kind, key), []).append(value)
 
 
 @dataclass(eq=False)
