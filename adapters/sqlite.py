@@ -115,18 +115,18 @@ class SqliteEventStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise ConcurrencyConflict(f"{stream_id}: another writer won") from exc
-            self._db.changed(FEED_TOPIC)
 
         if not self._db.deferring():
             with self._db.transaction() as conn:
                 if self._handled(conn, stream_id, expected_version, command_id, []):
                     return Outcome.ALREADY_HANDLED
                 insert(conn)
+                self._db.changed(FEED_TOPIC)
             return Outcome.APPENDED
         queued = self._queued(stream_id)
         if self._handled(self._db.connection(), stream_id, expected_version, command_id, queued):
             return Outcome.ALREADY_HANDLED
-        self._db.defer("events", stream_id, _Queued(tuple(events), command_id), insert)
+        self._db.defer("events", stream_id, _Queued(tuple(events), command_id), insert, FEED_TOPIC)
         return Outcome.APPENDED
 
     def _handled(

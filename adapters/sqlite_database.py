@@ -203,7 +203,12 @@ class SqliteDatabase:
             raise unavailable from error
 
     def defer(
-        self, kind: str, key: str, value: object, run: Callable[[sqlite3.Connection], None]
+        self,
+        kind: str,
+        key: str,
+        value: object,
+        run: Callable[[sqlite3.Connection], None],
+        topic: str | None = None,
     ) -> None:
         """Run a write (`run`, given the connection) in this thread's transaction: queued
         until the unit's end in a deferring unit that has not joined its group yet (`value`
@@ -213,9 +218,13 @@ class SqliteDatabase:
         if pending is None:
             with self.transaction() as conn:
                 run(conn)
+                if topic is not None:
+                    self.changed(topic)
             return
         if pending.failed is not None:
             raise pending.failed
+        if topic is not None:
+            self.changed(topic)
         pending.ops.append((kind, key, value, run))
         pending.values.setdefault((kind, key), []).append(value)
 
@@ -306,11 +315,8 @@ class SqliteDatabase:
         writer, local = self._writer, self._local
         pending: _Pending | None = local.pending
         if local.taken is None and pending is not None and pending.ops and error is None:
-            self._join()
-            try:
-                self._flush()
-            except BaseException as failure:
-                error = failure
+            self._submit(_Ticket(pending.ops, local.topics))
+            return
         group: _Group | None = local.taken
         if group is None:
             return  # a lazy unit that never wrote
@@ -346,6 +352,81 @@ class SqliteDatabase:
             raise pending.failed
         if error is None and group.error is not None:
             raise _group_failure(group.error)
+
+    def _submit(self, ticket: _Ticket) -> None:
+        """Run a deferring unit's queued writes and return once they committed (raise why
+        not). The first unit to find the writer free leads: it runs every unit queued by
+        then, each in its own savepoint, and commits them together; the others only wait.
+        One thread runs the whole group's SQL, so the write lock is not held across a hand-off
+        of the turn (and of the GIL) per unit."""
+        writer, me = self._writer, threading.get_ident()
+        with writer.lock:
+            if writer.owner == me:  # it would wait for itself forever
+                raise RuntimeError(f"this thread writes to {self.path} through another object")
+            writer.tickets.append(ticket)
+            writer.waiting += 1
+            while writer.owner is not None and not ticket.done:
+                writer.turn.wait()
+            writer.waiting -= 1
+            if ticket.done:
+                if writer.owner is None and writer.waiting:
+                    writer.turn.notify()  # a turn this wake-up may have taken from another
+            else:
+                writer.owner = me
+                tickets, writer.tickets = writer.tickets, []
+        if not ticket.done:
+            self._lead(tickets)
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _lead(self, tickets: list[_Ticket]) -> None:
+        writer = self._writer
+        group = writer.group
+        try:
+            if group is None:
+                conn = self._own_connection()
+                writer.file_lock.acquire()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    writer.file_lock.release()
+                    raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
+                group = writer.group = _Group(conn)
+        except BaseException as error:
+            with writer.lock:
+                for ticket in tickets:
+                    ticket.error, ticket.done = error, True
+                writer.hand_over_locked()
+                writer.turn.notify_all()
+            return
+        conn = group.conn
+        for ticket in tickets:
+            try:
+                conn.execute("SAVEPOINT unit")
+                for _, _, _, run in ticket.ops:
+                    run(conn)
+                conn.execute("RELEASE unit")
+                for database, topics in ticket.topics.items():
+                    group.changes.setdefault(database, set()).update(topics)
+            except BaseException as failure:
+                ticket.error = _unavailable(failure) if isinstance(failure, sqlite3.Error) else None
+                ticket.error = ticket.error or failure
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                except sqlite3.Error as lost:
+                    group.error = group.error or lost
+            if not conn.in_transaction:  # SQLite rolled back everything: the group is lost
+                group.error = group.error or TransientFailure("the write group rolled back")
+        group.members += len(tickets)
+        self._finish(group)
+        with writer.lock:
+            for ticket in tickets:
+                if ticket.error is None and group.error is not None:
+                    ticket.error = _group_failure(group.error)
+                ticket.done = True
+            writer.turn.notify_all()
 
     def _finish(self, group: _Group) -> None:
         """Commit the group (roll it back if it failed), then wake its members and writers."""
@@ -458,6 +539,16 @@ class _Pending:
 
 
 @dataclass(eq=False)
+class _Ticket:
+    """A deferring unit's writes, waiting for a leader to run and commit them."""
+
+    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]]
+    topics: dict[SqliteDatabase, set[str]]
+    done: bool = False
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
 class _Group:
     """The units sharing one SQLite transaction, on the connection of the one that began it."""
 
@@ -480,6 +571,7 @@ class _Writer:
         self.owner: int | None = None
         self.waiting = 0
         self.group: _Group | None = None
+        self.tickets: list[_Ticket] = []  # deferring units' writes waiting for a leader
 
     def hand_over(self) -> None:
         with self.lock:

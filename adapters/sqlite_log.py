@@ -95,9 +95,8 @@ class SqliteHubLog:
                 " partition_key, enqueued_us, properties, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self.database.changed(hub_topic(hub, partition))
 
-        self.database.defer("hub", hub, None, write)
+        self.database.defer("hub", hub, None, write, hub_topic(hub, partition))
 
     def read(self, hub: str, partition: int, after: int, limit: int) -> list[HubMessage]:
         """Messages of one partition with sequence number > `after` (-1: from the start)."""
