@@ -124,7 +124,10 @@ class SqliteEventStore:
                 self._db.changed(FEED_TOPIC)
             return Outcome.APPENDED
         queued = self._queued(stream_id)
-        if self._handled(self._db.connection(), stream_id, expected_version, command_id, queued):
+        conn = self._db.connection()
+        if self._db.verifying() and self._handled(
+            conn, stream_id, expected_version, command_id, queued
+        ):
             return Outcome.ALREADY_HANDLED
         self._db.defer("events", stream_id, _Queued(tuple(events), command_id), insert, FEED_TOPIC)
         return Outcome.APPENDED

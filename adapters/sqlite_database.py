@@ -142,7 +142,7 @@ class SqliteDatabase:
 
     @contextmanager
     def transaction(
-        self, lazy: bool = False, deferred: bool = False
+        self, lazy: bool = False, deferred: bool = False, verify: bool = True
     ) -> Iterator[sqlite3.Connection]:
         """A write transaction of this thread (a unit of a group commit); nested ones are
         savepoints inside it.
@@ -157,14 +157,17 @@ class SqliteDatabase:
         each write against what is committed and what the unit queued (`pending`), so a
         conflict it can see is raised at the call; one that only the queued SQL finds (another
         writer came first) fails the whole unit at its end with ConcurrencyConflict, and
-        nothing of it is written: its caller runs the unit again.
+        nothing of it is written: its caller runs the unit again. `verify=False`: the stores
+        skip those checks (the reads) and leave every conflict to the queued SQL, which is
+        cheaper while the callers' cached states are right; a run again after a conflict
+        should verify, so that a wrong cache is found at the call, where it is mended.
         """
         local = self._local
         depth: int = getattr(local, "depth", 0)
         try:
             if depth == 0:
                 local.depth, local.taken, local.topics = 1, None, {}
-                local.pending = _Pending() if deferred else None
+                local.pending = _Pending(verify=verify) if deferred else None
                 try:
                     if not (lazy or deferred):
                         self._join()
@@ -236,6 +239,12 @@ class SqliteDatabase:
     def deferring(self) -> bool:
         """Whether writes of this thread are queued now (see `transaction(deferred=True)`)."""
         return self._deferring() is not None
+
+    def verifying(self) -> bool:
+        """Whether a store checks a write before it queues it (see `transaction`): always
+        where writes are not queued."""
+        pending = self._deferring()
+        return pending is None or pending.verify
 
     def _deferring(self) -> _Pending | None:
         local = self._local
@@ -530,6 +539,7 @@ class _Pending:
     )
     values: dict[tuple[str, str], list[object]] = field(default_factory=dict)
     failed: BaseException | None = None  # a queued write failed: the unit must not commit
+    verify: bool = True
 
     def truncate(self, mark: int) -> None:
         del self.ops[mark:]

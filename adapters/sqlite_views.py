@@ -120,7 +120,9 @@ class SqliteViewStore:
             if replaced.rowcount != 1:
                 raise ConcurrencyConflict(f"view {view.id} changed since it was read")
 
-        if self._db.deferring():
+        if self._db.deferring() and not self._db.verifying():
+            self._db.defer("views", view.id, Versioned(view=view, etag=values[0]), write)
+        elif self._db.deferring():
             queued = self._db.pending("views", view.id)
             current = queued[-1].etag if queued else self._etag(view.id)  # type: ignore[attr-defined]
             if current != etag:

@@ -72,7 +72,7 @@ class Invoker:
         """One attempt in one (lazily begun) transaction; the error it raised, if any."""
         started = time.perf_counter()
         for tried in range(1, COMMIT_ATTEMPTS + 1):
-            error, value = self._attempt(function, payload, context)
+            error, value = self._attempt(function, payload, context, verify=tried > 1)
             if not isinstance(error, CommitConflict) or tried == COMMIT_ATTEMPTS:
                 break
         if result is not None and error is None:
@@ -91,13 +91,13 @@ class Invoker:
         return error
 
     def _attempt(
-        self, function: Function, payload: object, context: Context
+        self, function: Function, payload: object, context: Context, verify: bool
     ) -> tuple[BaseException | None, object]:
         """Run the function in one deferring transaction (adapters/sqlite_database.py): its
         writes are queued and run at its end, so the write lock is held for their SQL only."""
         error, value = None, None
         try:
-            with self.database.transaction(deferred=True):
+            with self.database.transaction(deferred=True, verify=verify):
                 try:
                     value = function.call(payload, context)
                 except Exception as exc:  # the host catches everything a function raises
