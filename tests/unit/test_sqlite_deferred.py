@@ -48,12 +48,14 @@ def test_a_deferring_units_own_reads_see_its_queued_writes_and_no_one_else_does_
         assert [e.sequenceNumber for e in store.read_stream("quote-Q1")] == [1, 2, 3]
         assert [e.sequenceNumber for e in store.read_stream("quote-Q1", after=2)] == [3]
         seen = views.get("Q1")
-        assert seen is not None and seen.etag == etag and seen.view.customerId == "C1"
+        assert seen is not None
+        assert (seen.etag, seen.view.customerId) == (etag, "C1")
         assert other_store.read_stream("quote-Q1") == []
         assert other_views.get("Q1") is None
     assert [e.sequenceNumber for e in other_store.read_stream("quote-Q1")] == [1, 2, 3]
     stored = other_views.get("Q1")
-    assert stored is not None and stored.etag == etag
+    assert stored is not None
+    assert stored.etag == etag
 
 
 def test_a_command_the_unit_already_queued_is_already_handled_and_the_version_moves_with_it(
@@ -91,20 +93,27 @@ def test_a_queued_write_another_writer_beat_fails_the_whole_unit_and_none_of_it_
 ) -> None:
     store, views = SqliteEventStore(database), SqliteViewStore(database)
     other_store, other_views = another_process_view(database)
+    unit = database.transaction(deferred=True, verify=False)
+    unit.__enter__()
+    views.save(QuoteView(id="Q1", customerId="mine"), None)
+    store.append("quote-Q1", 0, batch("quote-Q1", 0, 1, tag="mine"), "cmd-mine")
+    other_store.append("quote-Q1", 0, batch("quote-Q1", 0, 1, tag="theirs"), "cmd-x")
     with pytest.raises(ConcurrencyConflict, match="another writer won"):
-        with database.transaction(deferred=True, verify=False):
-            views.save(QuoteView(id="Q1", customerId="mine"), None)
-            store.append("quote-Q1", 0, batch("quote-Q1", 0, 1, tag="mine"), "cmd-mine")
-            other_store.append("quote-Q1", 0, batch("quote-Q1", 0, 1, tag="theirs"), "cmd-x")
+        unit.__exit__(None, None, None)
     assert [e.eventId for e in other_store.read_stream("quote-Q1")] == ["evt-quote-Q1-1-theirs"]
     assert other_views.get("Q1") is None  # the unit's first write went with it
 
 
 def test_a_unit_that_raises_writes_nothing_it_queued(database: SqliteDatabase) -> None:
     store = SqliteEventStore(database)
-    with pytest.raises(RuntimeError), database.transaction(deferred=True):
-        store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1")
-        raise RuntimeError("the function's host stopped")
+
+    def stopped() -> None:
+        with database.transaction(deferred=True):
+            store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1")
+            raise RuntimeError("the function's host stopped")
+
+    with pytest.raises(RuntimeError):
+        stopped()
     assert store.read_stream("quote-Q1") == []
 
 
@@ -169,7 +178,8 @@ def test_an_invocation_whose_queued_writes_conflicted_runs_again_verified_and_se
     invoker = Invoker(database, threading.Event())
     result: list[object] = []
     error = invoker.call(function, "payload", _context(), 1, result=result)
-    assert error is None and result == ["ok"]
+    assert error is None
+    assert result == ["ok"]
     assert runs == [(False, 0), (True, 1)]
     stream = store.read_stream("customer-C1")
     assert [e.eventId for e in stream] == ["evt-customer-C1-1-other", "evt-customer-C1-2-mine"]
