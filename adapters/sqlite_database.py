@@ -69,6 +69,10 @@ class SqliteDatabase:
     held from a group's BEGIN IMMEDIATE to its end: a waiting writer wakes the moment it is
     free, where SQLite's own busy handler would sleep in steps of up to 100 ms. A killed
     process drops its file lock with its file descriptors.
+
+    Deferring units (`transaction(deferred=True)`, every local invocation) do not take turns:
+    their writes are queued, and at a unit's end the first to find the writer free leads,
+    running every queued unit's SQL in one thread (`_submit`, `_lead`).
     """
 
     _registry: ClassVar[dict[tuple[str, str], SqliteDatabase]] = {}
@@ -429,16 +433,11 @@ class SqliteDatabase:
             if not conn.in_transaction:  # SQLite rolled back everything: the group is lost
                 group.error = group.error or TransientFailure("the write group rolled back")
         group.members += len(tickets)
-        self._finish(group)
-        with writer.lock:
-            for ticket in tickets:
-                if ticket.error is None and group.error is not None:
-                    ticket.error = _group_failure(group.error)
-                ticket.done = True
-            writer.turn.notify_all()
+        self._finish(group, tickets)
 
-    def _finish(self, group: _Group) -> None:
-        """Commit the group (roll it back if it failed), then wake its members and writers."""
+    def _finish(self, group: _Group, tickets: Sequence[_Ticket] = ()) -> None:
+        """Commit the group (roll it back if it failed), then wake its members, the units
+        whose `tickets` a leader ran in it, and writers."""
         writer, conn = self._writer, group.conn
         committed = False
         try:
@@ -463,8 +462,14 @@ class SqliteDatabase:
             with writer.lock:
                 writer.group = None
                 group.done = True
+                for ticket in tickets:  # done before the turn is free: none may lead again
+                    if ticket.error is None and group.error is not None:
+                        ticket.error = _group_failure(group.error)
+                    ticket.done = True
                 writer.ended.notify_all()
                 writer.hand_over_locked()
+                if tickets:
+                    writer.turn.notify_all()  # their units wait for the turn or for this
                 # Let the members go on first (each to answer its caller and log it), so the
                 # committer, often a pump, does not react to their writes before they do.
                 while group.asleep:
