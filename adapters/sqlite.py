@@ -12,6 +12,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +48,14 @@ CREATE TABLE IF NOT EXISTS receipts (
 """
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """An append a deferring unit queued: its events and the command's receipt."""
+
+    events: tuple[EventEnvelope, ...]
+    command_id: str
+
+
 class SqliteEventStore:
     """Streams in one `events` table whose AUTOINCREMENT position is the local change feed.
 
@@ -70,7 +79,10 @@ class SqliteEventStore:
             " ORDER BY sequence_number",
             (stream_id, after),
         )
-        return [EventEnvelope.model_validate_json(document) for (document,) in rows]
+        events = [EventEnvelope.model_validate_json(document) for (document,) in rows]
+        for queued in self._queued(stream_id):  # this unit's own appends, not yet written
+            events += [e for e in queued.events if e.sequenceNumber > after]
+        return events
 
     def append(
         self,
@@ -79,46 +91,80 @@ class SqliteEventStore:
         events: Sequence[EventEnvelope],
         command_id: str,
     ) -> AppendOutcome:
+        """Append at `expected_version` unless the command was handled on the stream. In a
+        deferring unit (SqliteDatabase.transaction) it is checked against what is committed
+        and what the unit queued, then queued; the queued INSERTs conflict (failing the
+        unit) if another writer appended to the stream or handled the command since."""
         check_batch(stream_id, expected_version, events)
         self._db.count("writes")
-        with self._db.transaction() as conn:
-            receipt = conn.execute(
-                "SELECT 1 FROM receipts WHERE stream_id = ? AND command_id = ?",
-                (stream_id, command_id),
-            ).fetchone()
-            if receipt is not None:
-                return Outcome.ALREADY_HANDLED
-            (version,) = conn.execute(
-                "SELECT COALESCE(MAX(sequence_number), 0) FROM events WHERE stream_id = ?",
-                (stream_id,),
-            ).fetchone()
-            if version != expected_version:
-                raise ConcurrencyConflict(
-                    f"{stream_id} is at version {version}, not {expected_version}"
-                )
+        rows = [
+            (stream_id, e.sequenceNumber, e.eventId, e.eventType, json.dumps(e.to_document()))
+            for e in events
+        ]
+
+        def insert(conn: sqlite3.Connection) -> None:
             try:
                 conn.executemany(
                     "INSERT INTO events (stream_id, sequence_number, event_id, event_type,"
                     " document) VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (
-                            stream_id,
-                            e.sequenceNumber,
-                            e.eventId,
-                            e.eventType,
-                            json.dumps(e.to_document()),
-                        )
-                        for e in events
-                    ],
+                    rows,
                 )
                 conn.execute(
                     "INSERT INTO receipts (stream_id, command_id) VALUES (?, ?)",
                     (stream_id, command_id),
                 )
-            except sqlite3.IntegrityError as exc:  # defensive: the write lock serialises us
+            except sqlite3.IntegrityError as exc:
                 raise ConcurrencyConflict(f"{stream_id}: another writer won") from exc
-            self._db.changed(FEED_TOPIC)
+
+        if not self._db.deferring():
+            with self._db.transaction() as conn:
+                if self._handled(conn, stream_id, expected_version, command_id, []):
+                    return Outcome.ALREADY_HANDLED
+                insert(conn)
+                self._db.changed(FEED_TOPIC)
+            return Outcome.APPENDED
+        queued = self._queued(stream_id)
+        conn = self._db.connection()
+        if self._db.verifying() and self._handled(
+            conn, stream_id, expected_version, command_id, queued
+        ):
+            return Outcome.ALREADY_HANDLED
+        self._db.defer("events", stream_id, _Queued(tuple(events), command_id), insert, FEED_TOPIC)
         return Outcome.APPENDED
+
+    def _handled(
+        self,
+        conn: sqlite3.Connection,
+        stream_id: str,
+        expected_version: int,
+        command_id: str,
+        queued: list[_Queued],
+    ) -> bool:
+        """True if the command was handled on the stream; ConcurrencyConflict if the stream
+        is not at `expected_version` (committed, or as this unit's queued appends leave it)."""
+        if (
+            any(q.command_id == command_id for q in queued)
+            or conn.execute(
+                "SELECT 1 FROM receipts WHERE stream_id = ? AND command_id = ?",
+                (stream_id, command_id),
+            ).fetchone()
+        ):
+            return True
+        if queued:
+            version = queued[-1].events[-1].sequenceNumber
+        else:
+            (version,) = conn.execute(
+                "SELECT COALESCE(MAX(sequence_number), 0) FROM events WHERE stream_id = ?",
+                (stream_id,),
+            ).fetchone()
+        if version != expected_version:
+            raise ConcurrencyConflict(
+                f"{stream_id} is at version {version}, not {expected_version}"
+            )
+        return False
+
+    def _queued(self, stream_id: str) -> list[_Queued]:
+        return self._db.pending("events", stream_id)  # type: ignore[return-value]
 
     def read_all(
         self, after_position: int = 0, limit: int = 1000

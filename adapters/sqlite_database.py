@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,6 +69,10 @@ class SqliteDatabase:
     held from a group's BEGIN IMMEDIATE to its end: a waiting writer wakes the moment it is
     free, where SQLite's own busy handler would sleep in steps of up to 100 ms. A killed
     process drops its file lock with its file descriptors.
+
+    Deferring units (`transaction(deferred=True)`, every local invocation) do not take turns:
+    their writes are queued, and at a unit's end the first to find the writer free leads,
+    running every queued unit's SQL in one thread (`_submit`, `_lead`).
     """
 
     _registry: ClassVar[dict[tuple[str, str], SqliteDatabase]] = {}
@@ -141,21 +145,35 @@ class SqliteDatabase:
         return local.conn  # type: ignore[no-any-return]
 
     @contextmanager
-    def transaction(self, lazy: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, lazy: bool = False, deferred: bool = False, verify: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """A write transaction of this thread (a unit of a group commit); nested ones are
         savepoints inside it.
 
         `lazy`: join a group only when a nested transaction (a write) first needs it, so a
         unit of work that turns out to read only never blocks writers, and its Python work
         before its first write runs while others write.
+
+        `deferred` (implies lazy): the stores queue their writes (`defer`) instead of running
+        them, and the unit joins a group only at its end, to run them: the write lock is then
+        held for the SQL alone, not for the Python work between the writes. A store checks
+        each write against what is committed and what the unit queued (`pending`), so a
+        conflict it can see is raised at the call; one that only the queued SQL finds (another
+        writer came first) fails the whole unit at its end with ConcurrencyConflict, and
+        nothing of it is written: its caller runs the unit again. `verify=False`: the stores
+        skip those checks (the reads) and leave every conflict to the queued SQL, which is
+        cheaper while the callers' cached states are right; a run again after a conflict
+        should verify, so that a wrong cache is found at the call, where it is mended.
         """
         local = self._local
         depth: int = getattr(local, "depth", 0)
         try:
             if depth == 0:
                 local.depth, local.taken, local.topics = 1, None, {}
+                local.pending = _Pending(verify=verify) if deferred else None
                 try:
-                    if not lazy:
+                    if not (lazy or deferred):
                         self._join()
                     yield self.connection()
                 except BaseException as error:
@@ -164,10 +182,11 @@ class SqliteDatabase:
                 else:
                     self._leave(None)
                 finally:
-                    local.depth, local.taken, local.topics = 0, None, {}
+                    local.depth, local.taken, local.topics, local.pending = 0, None, {}, None
                 return
             if local.taken is None:
                 self._join()
+                self._flush()
             conn: sqlite3.Connection = local.taken.conn
             conn.execute(f"SAVEPOINT sp{depth}")
             local.depth = depth + 1
@@ -189,6 +208,85 @@ class SqliteDatabase:
             if unavailable is None:
                 raise
             raise unavailable from error
+
+    def defer(
+        self,
+        kind: str,
+        key: str,
+        value: object,
+        run: Callable[[sqlite3.Connection], None],
+        topic: str | None = None,
+    ) -> None:
+        """Run a write (`run`, given the connection) in this thread's transaction: queued
+        until the unit's end in a deferring unit that has not joined its group yet (`value`
+        is what `pending(kind, key)` then returns for it), run now otherwise (in its own
+        transaction outside a unit)."""
+        pending = self._deferring()
+        if pending is None:
+            with self.transaction() as conn:
+                run(conn)
+                if topic is not None:
+                    self.changed(topic)
+            return
+        if pending.failed is not None:
+            raise pending.failed
+        if topic is not None:
+            self.changed(topic)
+        pending.ops.append((kind, key, value, run))
+        pending.values.setdefault((kind, key), []).append(value)
+
+    def pending(self, kind: str, key: str) -> list[object]:
+        """What this thread's deferring unit queued for (kind, key), oldest first."""
+        pending = self._deferring()
+        return [] if pending is None else pending.values.get((kind, key), [])
+
+    def deferring(self) -> bool:
+        """Whether writes of this thread are queued now (see `transaction(deferred=True)`)."""
+        return self._deferring() is not None
+
+    def verifying(self) -> bool:
+        """Whether a store checks a write before it queues it (see `transaction`): always
+        where writes are not queued."""
+        pending = self._deferring()
+        return pending is None or pending.verify
+
+    def _deferring(self) -> _Pending | None:
+        local = self._local
+        if getattr(local, "taken", None) is not None:
+            return None
+        return getattr(local, "pending", None)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All or none of the writes inside: a transaction (a savepoint in a unit), or in a
+        deferring unit a mark in its queue, back to which an exception drops the writes."""
+        pending = self._deferring()
+        if pending is None:
+            with self.transaction():
+                yield
+            return
+        mark = len(pending.ops)
+        try:
+            yield
+        except BaseException:
+            if self._deferring() is pending:
+                pending.truncate(mark)
+            raise
+
+    def _flush(self) -> None:
+        """Run the queued writes of this thread's unit, which has just joined its group. A
+        write that fails there fails the unit: its savepoint is rolled back at its end."""
+        pending: _Pending | None = self._local.pending
+        if pending is None or not pending.ops:
+            return
+        ops, pending.ops, pending.values = pending.ops, [], {}
+        conn = self._local.taken.conn
+        try:
+            for _, _, _, run in ops:
+                run(conn)
+        except BaseException as error:
+            pending.failed = error
+            raise
 
     def _join(self) -> None:
         """Take the write turn, begin a group if none is open, and open this unit in it."""
@@ -228,10 +326,15 @@ class SqliteDatabase:
         """End this thread's unit: keep or undo its work, then hand the group on to a waiting
         writer or commit it; return once it committed (raise if it did not)."""
         writer, local = self._writer, self._local
+        pending: _Pending | None = local.pending
+        if local.taken is None and pending is not None and pending.ops and error is None:
+            self._submit(_Ticket(pending.ops, local.topics))
+            return
         group: _Group | None = local.taken
         if group is None:
             return  # a lazy unit that never wrote
         local.taken = None
+        error = error or (pending.failed if pending is not None else None)
         conn = group.conn
         try:
             if error is None:
@@ -258,11 +361,83 @@ class SqliteDatabase:
                     writer.ended.notify_all()  # the committer waits for the last of them
         if not handing:
             self._finish(group)
+        if pending is not None and pending.failed is not None:
+            raise pending.failed
         if error is None and group.error is not None:
             raise _group_failure(group.error)
 
-    def _finish(self, group: _Group) -> None:
-        """Commit the group (roll it back if it failed), then wake its members and writers."""
+    def _submit(self, ticket: _Ticket) -> None:
+        """Run a deferring unit's queued writes and return once they committed (raise why
+        not). The first unit to find the writer free leads: it runs every unit queued by
+        then, each in its own savepoint, and commits them together; the others only wait.
+        One thread runs the whole group's SQL, so the write lock is not held across a hand-off
+        of the turn (and of the GIL) per unit."""
+        writer, me = self._writer, threading.get_ident()
+        with writer.lock:
+            if writer.owner == me:  # it would wait for itself forever
+                raise RuntimeError(f"this thread writes to {self.path} through another object")
+            writer.tickets.append(ticket)
+            writer.waiting += 1
+            while writer.owner is not None and not ticket.done:
+                writer.turn.wait()
+            writer.waiting -= 1
+            if ticket.done:
+                if writer.owner is None and writer.waiting:
+                    writer.turn.notify()  # a turn this wake-up may have taken from another
+            else:
+                writer.owner = me
+                tickets, writer.tickets = writer.tickets, []
+        if not ticket.done:
+            self._lead(tickets)
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _lead(self, tickets: list[_Ticket]) -> None:
+        writer = self._writer
+        group = writer.group
+        try:
+            if group is None:
+                conn = self._own_connection()
+                writer.file_lock.acquire()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    writer.file_lock.release()
+                    raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
+                group = writer.group = _Group(conn)
+        except BaseException as error:
+            with writer.lock:
+                for ticket in tickets:
+                    ticket.error, ticket.done = error, True
+                writer.hand_over_locked()
+                writer.turn.notify_all()
+            return
+        conn = group.conn
+        for ticket in tickets:
+            try:
+                conn.execute("SAVEPOINT unit")
+                for _, _, _, run in ticket.ops:
+                    run(conn)
+                conn.execute("RELEASE unit")
+                for database, topics in ticket.topics.items():
+                    group.changes.setdefault(database, set()).update(topics)
+            except BaseException as failure:
+                ticket.error = _unavailable(failure) if isinstance(failure, sqlite3.Error) else None
+                ticket.error = ticket.error or failure
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                except sqlite3.Error as lost:
+                    group.error = group.error or lost
+            if not conn.in_transaction:  # SQLite rolled back everything: the group is lost
+                group.error = group.error or TransientFailure("the write group rolled back")
+        group.members += len(tickets)
+        self._finish(group, tickets)
+
+    def _finish(self, group: _Group, tickets: Sequence[_Ticket] = ()) -> None:
+        """Commit the group (roll it back if it failed), then wake its members, the units
+        whose `tickets` a leader ran in it, and writers."""
         writer, conn = self._writer, group.conn
         committed = False
         try:
@@ -287,8 +462,14 @@ class SqliteDatabase:
             with writer.lock:
                 writer.group = None
                 group.done = True
+                for ticket in tickets:  # done before the turn is free: none may lead again
+                    if ticket.error is None and group.error is not None:
+                        ticket.error = _group_failure(group.error)
+                    ticket.done = True
                 writer.ended.notify_all()
                 writer.hand_over_locked()
+                if tickets:
+                    writer.turn.notify_all()  # their units wait for the turn or for this
                 # Let the members go on first (each to answer its caller and log it), so the
                 # committer, often a pump, does not react to their writes before they do.
                 while group.asleep:
@@ -355,6 +536,34 @@ def _group_failure(cause: BaseException) -> BaseException:
 
 
 @dataclass(eq=False)
+class _Pending:
+    """A deferring unit's queued writes, in order, and their values by (kind, key)."""
+
+    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]] = field(
+        default_factory=list
+    )
+    values: dict[tuple[str, str], list[object]] = field(default_factory=dict)
+    failed: BaseException | None = None  # a queued write failed: the unit must not commit
+    verify: bool = True
+
+    def truncate(self, mark: int) -> None:
+        del self.ops[mark:]
+        self.values = {}
+        for kind, key, value, _ in self.ops:
+            self.values.setdefault((kind, key), []).append(value)
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """A deferring unit's writes, waiting for a leader to run and commit them."""
+
+    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]]
+    topics: dict[SqliteDatabase, set[str]]
+    done: bool = False
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
 class _Group:
     """The units sharing one SQLite transaction, on the connection of the one that began it."""
 
@@ -377,6 +586,7 @@ class _Writer:
         self.owner: int | None = None
         self.waiting = 0
         self.group: _Group | None = None
+        self.tickets: list[_Ticket] = []  # deferring units' writes waiting for a leader
 
     def hand_over(self) -> None:
         with self.lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -75,7 +76,8 @@ class SqliteHubLog:
         partition = partition_for(key, self.partitions)
         enqueued = time.time_ns() // 1000
         self.database.count("hub writes", len(items))
-        with self.database.transaction() as conn:
+
+        def write(conn: sqlite3.Connection) -> None:
             last = conn.execute(
                 "SELECT sequence_number, byte_offset + length(body) FROM hub_messages"
                 " WHERE hub = ? AND partition = ? ORDER BY sequence_number DESC LIMIT 1",
@@ -93,7 +95,8 @@ class SqliteHubLog:
                 " partition_key, enqueued_us, properties, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self.database.changed(hub_topic(hub, partition))
+
+        self.database.defer("hub", hub, None, write, hub_topic(hub, partition))
 
     def read(self, hub: str, partition: int, after: int, limit: int) -> list[HubMessage]:
         """Messages of one partition with sequence number > `after` (-1: from the start)."""
@@ -147,7 +150,7 @@ class SqliteLogCommandPublisher:
         groups = route(commands, events, self._hubs, self._saga_events_hub)
         if not groups:
             return
-        with self.log.database.transaction():
+        with self.log.database.atomic():
             for (hub, key), messages in groups.items():
                 self.log.append(
                     hub,

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from application.ports import DeadLetter, DeadLetterStore
+from domain.ids import uuid5
 
 DEAD_LETTER_NAMESPACE = uuid.UUID("a3c1d6e2-4f7b-4c8e-9d10-5b2e7f9a0c34")
 Source = Literal["command", "event"]
@@ -23,9 +24,9 @@ MAX_REASON = 2000  # characters of a reason kept (an error's text can be any len
 def letter_id(source: Source, origin: str, message_id: str | None, body: bytes) -> str:
     """The letter of a message id; of the raw body (on its origin) when there is no id."""
     if message_id:
-        return str(uuid.uuid5(DEAD_LETTER_NAMESPACE, f"{source}:id:{message_id}"))
+        return uuid5(DEAD_LETTER_NAMESPACE, f"{source}:id:{message_id}")
     digest = hashlib.sha256(body).hexdigest()
-    return str(uuid.uuid5(DEAD_LETTER_NAMESPACE, f"{source}:{origin}:raw:{digest}"))
+    return uuid5(DEAD_LETTER_NAMESPACE, f"{source}:{origin}:raw:{digest}")
 
 
 def park(

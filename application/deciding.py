@@ -20,6 +20,7 @@ from application.ports import ConcurrencyConflict, EventStore, Outcome
 from domain import codec
 from domain.aggregate import Decider
 from domain.errors import DomainError
+from domain.ids import uuid5
 from domain.messages import EventEnvelope, Message, document_id, stream_id
 
 S = TypeVar("S")
@@ -130,7 +131,7 @@ class DecisionRunner:
                     id=document_id(stream, version + offset),
                     streamId=stream,
                     sequenceNumber=version + offset,
-                    eventId=str(uuid.uuid5(EVENT_NAMESPACE, f"{stream}:{meta.key}:{offset}")),
+                    eventId=uuid5(EVENT_NAMESPACE, f"{stream}:{meta.key}:{offset}"),
                     eventType=event_type,
                     schemaVersion=schema_version,
                     timestamp=now,

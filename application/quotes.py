@@ -18,6 +18,7 @@ from application.read_model import ListedView, QuoteSummary, SagaProgress, Timel
 from application.sagas import DEFAULT_PAGE, decode_continuation, views_page
 from domain.customer import Customer
 from domain.errors import InconsistentStream, Unprocessable
+from domain.ids import uuid5
 from domain.messages import ApproveQuote, CommandEnvelope, CreateQuote, Premium
 from domain.quote import Quote, QuoteStatus
 from domain.registry import CUSTOMER, QUOTE, Command, command_name, make_command
@@ -141,7 +142,7 @@ class QuoteService:
         request = _seed_text(command)
         return make_command(
             command,
-            command_id=str(uuid.uuid5(REQUEST_NAMESPACE, f"{name}:{request}")),
+            command_id=uuid5(REQUEST_NAMESPACE, f"{name}:{request}"),
             correlation_id=quote_id,
             causation_id=f"http:{name}",
             issued_at=self.clock(),

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devhost.bench_hosts import HostProcess, start_host, stop_host
+from devhost.bench_hosts import HostProcess, cpu_seconds, start_host, stop_host
 from devhost.bench_report import Result, print_result, stats, watch
 from devhost.bench_verify import check
 from devhost.bench_workload import Limits, workload
@@ -71,6 +71,7 @@ def _drive(args: argparse.Namespace, data_dir: Path, hosts: list[HostProcess]) -
     approved_at: dict[str, float] = {}
     ended_at: dict[str, float] = {}
     before = [stats(c) for c in every]
+    cpu_before = [cpu_seconds(h.pid) for h in hosts]
     window_start = time.time()
     watcher = threading.Thread(target=watch, args=(data_dir, len(sagas), ended_at), daemon=True)
     watcher.start()
@@ -94,7 +95,11 @@ def _drive(args: argparse.Namespace, data_dir: Path, hosts: list[HostProcess]) -
             future.result()
     watcher.join(timeout=120)
     after = [stats(c) for c in every]
+    cpu_after = [cpu_seconds(h.pid) for h in hosts]
     result = Result.of(args, len(every), started, approved_at, dict(ended_at), before, after)
+    if None not in cpu_before and None not in cpu_after and result.sagas:
+        used = sum(a - b for a, b in zip(cpu_after, cpu_before, strict=True))  # type: ignore[operator]
+        result.cpu_ms_per_saga = used * 1000 / result.sagas
     result.window = (window_start, time.time())
     result.problems, result.tally = check(sagas, clients[0], expected)
     return result

@@ -49,6 +49,7 @@ def _print_medians(results: dict[str, list[Result]]) -> None:
         "fsyncs": lambda r: None if r.fsyncs is None else r.fsyncs / r.sagas,
         "writes": lambda r: r.per_saga.get("writes"),
         "RSS MiB": lambda r: sum(k or 0 for k in r.peak_rss_kib) / 1024 or None,
+        "CPU ms": lambda r: r.cpu_ms_per_saga,
     }
     print(f"  {'':14}" + "".join(f"{name:>10}" for name in columns))
     for label, side in results.items():

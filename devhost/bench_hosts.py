@@ -76,6 +76,15 @@ def stop_host(host: HostProcess) -> None:
                 host.fsync_times.append(float(match["at"]))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used (/proc/<pid>/stat utime and stime)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_kib(pid: int) -> int | None:
     """VmHWM (the resident set's high-water mark) of a live process; None where /proc has none."""
     try:

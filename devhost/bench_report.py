@@ -32,6 +32,7 @@ class Result:
     window: tuple[float, float] = (0.0, 0.0)  # when the stats were read before and after
     fsyncs: int | None = None  # real calls counted by strace in the window
     peak_rss_kib: list[int | None] = field(default_factory=list)
+    cpu_ms_per_saga: float | None = None  # the host processes' user + system CPU, all threads
     problems: list[str] = field(default_factory=list)
     tally: Counter[str] = field(default_factory=Counter)
 
@@ -99,6 +100,8 @@ def print_result(r: Result, label: str = "") -> None:
     print(f"              store operations: {store or 'n/a (the host does not count them)'}")
     rss = ", ".join("n/a" if k is None else f"{k / 1024:.0f} MiB" for k in r.peak_rss_kib)
     print(f"  peak RSS    {rss} (VmHWM of each host process)")
+    if r.cpu_ms_per_saga is not None:
+        print(f"  CPU         {r.cpu_ms_per_saga:.2f} ms per saga (the hosts' user + system time)")
     if r.ok:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(r.tally.items()))
         print(f"  verified    every outcome: {r.sagas} sagas ({kinds}) and every customer's count")

@@ -15,11 +15,15 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from adapters.sqlite_database import SqliteDatabase
+from application.ports import ConcurrencyConflict, TransientFailure
 from application.telemetry import log
 from devhost.context import Context
 from devhost.functions import Function
 
 logger = logging.getLogger("devhost")
+# Runs of a function whose queued writes conflicted at its end (nothing of it was written), as
+# DecisionRunner retries a conflicting append: each run reads the other writer's work first.
+COMMIT_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,13 @@ class Invoker:
         result: list[object] | None = None,
     ) -> BaseException | None:
         """One attempt in one (lazily begun) transaction; the error it raised, if any."""
-        started, error, value = time.perf_counter(), None, None
-        try:
-            with self.database.transaction(lazy=True):
-                try:
-                    value = function.call(payload, context)
-                    if result is not None:
-                        result.append(value)
-                except Exception as exc:  # the host catches everything a function raises
-                    error = exc
-        except Exception as exc:  # the commit itself failed
-            error = exc
+        started = time.perf_counter()
+        for tried in range(1, COMMIT_ATTEMPTS + 1):
+            error, value = self._attempt(function, payload, context, verify=tried > 1)
+            if not isinstance(error, CommitConflict) or tried == COMMIT_ATTEMPTS:
+                break
+        if result is not None and error is None:
+            result.append(value)
         elapsed = (time.perf_counter() - started) * 1000
         with self._lock:
             self.invocations[function.name] += 1
@@ -89,6 +89,28 @@ class Invoker:
             _log_line(level, function, payload, context, count, elapsed, error, status,
                       _ids(correlation_ids) or _created(value))  # fmt: skip
         return error
+
+    def _attempt(
+        self, function: Function, payload: object, context: Context, verify: bool
+    ) -> tuple[BaseException | None, object]:
+        """Run the function in one deferring transaction (adapters/sqlite_database.py): its
+        writes are queued and run at its end, so the write lock is held for their SQL only."""
+        error, value = None, None
+        try:
+            with self.database.transaction(deferred=True, verify=verify):
+                try:
+                    value = function.call(payload, context)
+                except Exception as exc:  # the host catches everything a function raises
+                    error = exc
+        except ConcurrencyConflict as exc:  # a queued write lost to another writer's: none
+            error = CommitConflict(exc)  # of the unit's writes was made; run it again
+        except Exception as exc:  # the commit itself failed
+            error = exc
+        return error, value
+
+
+class CommitConflict(TransientFailure):
+    """A unit's queued write conflicted at its end: nothing of it was written."""
 
 
 def _log_line(

@@ -11,6 +11,7 @@ can move one.
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 
@@ -141,13 +142,21 @@ class LeaseKeeper:
     def save_checkpoint(self, name: str, value: int) -> bool:
         """Move the checkpoint if this host still owns the lease (and renew it); False, and
         the lease is dropped, if another host took it over meanwhile."""
-        started = time.monotonic()
-        with self.database.transaction() as conn:
-            moved = conn.execute(
-                "UPDATE devhost_leases SET checkpoint = ?, expires_us = ?"
-                " WHERE name = ? AND owner = ?",
-                (value, _now_us() + int(self.ttl * 1e6), name, self.owner),
-            ).rowcount
+        started, rows = time.monotonic(), []
+
+        def move(conn: sqlite3.Connection) -> None:
+            rows.append(
+                conn.execute(
+                    "UPDATE devhost_leases SET checkpoint = ?, expires_us = ?"
+                    " WHERE name = ? AND owner = ?",
+                    (value, _now_us() + int(self.ttl * 1e6), name, self.owner),
+                ).rowcount
+            )
+
+        # Deferred: a leader runs it with the units queued meanwhile, in their commit.
+        with self.database.transaction(deferred=True):
+            self.database.defer("lease", name, None, move)
+        moved = rows[0]
         with self._lock:
             if moved:
                 self._held[name] = started + self.ttl * 0.8

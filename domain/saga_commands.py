@@ -6,10 +6,10 @@ published is the whole command: the same ids and fields as domain/saga_builder.p
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from domain import registry
+from domain.ids import uuid5
 from domain.saga_events import SAGA_NAMESPACE
 
 Data = dict[str, Any]
@@ -23,7 +23,7 @@ _SCHEMA_VERSION = 1
 def command_id_for(input_id: str, command_type: str) -> str:
     """The id of the command an input issues: its id and the command's registered name, so a
     redelivered input issues the very same command."""
-    return str(uuid.uuid5(SAGA_NAMESPACE, f"{input_id}:{command_type}"))
+    return uuid5(SAGA_NAMESPACE, f"{input_id}:{command_type}")
 
 
 def _derived(event: Data, command_type: str, data: Data, traceparent: object) -> Data:

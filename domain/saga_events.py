@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from domain.ids import uuid5
 from domain.messages import CommandEnvelope, Message, Premium
 from domain.registry import DomainEvent
 
@@ -18,7 +19,7 @@ SAGA_NAMESPACE = uuid.UUID("6f1c7c38-5d0e-4b55-9a53-2f1f3c0b9a11")
 
 def policy_id_for(quote_id: str) -> str:
     """One policy per quote, by construction: its id derives from the quote's."""
-    return str(uuid.uuid5(SAGA_NAMESPACE, f"policy:{quote_id}"))
+    return uuid5(SAGA_NAMESPACE, f"policy:{quote_id}")
 
 
 class SagaStatus(StrEnum):
@@ -91,7 +92,7 @@ class SagaInput:
 
 def timeout_input(quote_id: str, step: Step, deadline: datetime, now: datetime) -> SagaInput:
     """A time-out with an id of its own deadline, so the timer firing twice is one input."""
-    input_id = str(uuid.uuid5(SAGA_NAMESPACE, f"timeout:{quote_id}:{step}:{deadline.isoformat()}"))
+    input_id = uuid5(SAGA_NAMESPACE, f"timeout:{quote_id}:{step}:{deadline.isoformat()}")
     return SagaInput(
         input_id, now, quote_id, StepTimedOut(quoteId=quote_id, step=step, deadline=deadline)
     )
@@ -102,7 +103,7 @@ def cancel_input(
 ) -> SagaInput:
     """A cancellation with an id of its saga alone: a saga is cancelled once, so asking again
     (a retried request, a second operator) is the same input, whatever its reason."""
-    input_id = str(uuid.uuid5(SAGA_NAMESPACE, f"cancel:{quote_id}"))
+    input_id = uuid5(SAGA_NAMESPACE, f"cancel:{quote_id}")
     request = CancelRequested(quoteId=quote_id, reason=reason, requestedBy=requested_by)
     return SagaInput(input_id, now, quote_id, request, traceparent)
 
