@@ -14,6 +14,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 
 from adapters.sqlite_database import SqliteDatabase
 
@@ -44,6 +45,9 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._held: dict[str, float] = {}  # name -> monotonic time the lease is safe until
         self._hosts = 1
+        # Leases shared out evenly among hosts, group by group (a function's feed ranges, a
+        # hub's partitions); a name not listed is in one group with the others not listed.
+        self.groups: dict[str, str] = {}
 
     # --- the heartbeat -----------------------------------------------------------------------
 
@@ -95,7 +99,7 @@ class LeaseKeeper:
     def try_acquire(self, name: str) -> bool:
         """Take a free or expired lease if this host is below its fair share."""
         with self._lock:
-            if len(self._held) >= math.ceil(len(self.names) / self._hosts):
+            if self._in_group(self._held, name) >= self._share(name):
                 return False
         started, now = time.monotonic(), _now_us()
         with self.database.transaction() as conn:
@@ -113,11 +117,19 @@ class LeaseKeeper:
     def release_surplus(self, name: str) -> bool:
         """Give `name` back if this host holds more than its share (True: it was given)."""
         with self._lock:
-            if len(self._held) <= math.ceil(len(self.names) / self._hosts):
+            if self._in_group(self._held, name) <= self._share(name):
                 return False
             self._held.pop(name, None)
         self.release(name)
         return True
+
+    def _share(self, name: str) -> int:
+        """The most leases of `name`'s group one host takes while the others are alive."""
+        return math.ceil(self._in_group(self.names, name) / self._hosts)
+
+    def _in_group(self, names: Iterable[str], name: str) -> int:
+        group = self.groups.get(name, "")
+        return sum(1 for other in names if self.groups.get(other, "") == group)
 
     def release(self, name: str) -> None:
         with self._lock:
