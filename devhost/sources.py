@@ -47,6 +47,15 @@ def change_feed(
     ]
 
 
+def range_of_lease(lease: str) -> FeedRange | None:
+    """The feed range a change-feed lease name says (`...#index/count`), None if unsplit."""
+    _, split, suffix = lease.rpartition("#")
+    if not split:
+        return None
+    index, _, count = suffix.partition("/")
+    return FeedRange(int(index), int(count))
+
+
 def _feed_range(
     function: Function,
     store: SqliteEventStore,

@@ -121,3 +121,19 @@ def test_two_hosts_take_an_even_share_of_each_group_of_leases(tmp_path: Path) ->
         "one": ["feed#0/2", "hub:0", "hub:1", "timer"],
         "two": ["feed#1/2", "hub:2", "hub:3"],
     }
+
+
+def test_a_ranges_backlog_counts_its_own_documents_after_its_checkpoint(tmp_path: Path) -> None:
+    from devhost.status import backlog
+
+    store = SqliteEventStore(tmp_path / "store.db")
+    append_sagas(store, 40)
+    ranges = sources.change_feed(orchestrator(), store, 2)
+    keeper = LeaseKeeper(store.database, "one", [r.lease for r in ranges], 5)
+    assert all(keeper.try_acquire(r.lease) for r in ranges)
+    first, second = ranges
+    first_positions = [p for p, _ in delivered(first)]
+    keeper.save_checkpoint(first.lease, first_positions[-1])  # all of the first range
+    keeper.save_checkpoint(second.lease, 0)
+    pending = backlog(store.database, [])
+    assert pending == {first.lease: 0, second.lease: 160 - len(first_positions)}
