@@ -397,6 +397,7 @@ class SqliteDatabase:
     def _lead(self, tickets: list[_Ticket]) -> None:
         writer = self._writer
         group = writer.group
+        began = group is None
         try:
             if group is None:
                 conn = self._own_connection()
@@ -416,6 +417,10 @@ class SqliteDatabase:
                 writer.turn.notify_all()
             return
         conn = group.conn
+        if began and len(tickets) > 1 and self._run_whole(conn, tickets):
+            group.members += len(tickets)
+            self._finish(group, tickets)
+            return
         for ticket in tickets:
             try:
                 conn.execute("SAVEPOINT unit")
@@ -437,6 +442,28 @@ class SqliteDatabase:
                 group.error = group.error or TransientFailure("the write group rolled back")
         group.members += len(tickets)
         self._finish(group, tickets)
+
+    def _run_whole(self, conn: sqlite3.Connection, tickets: list[_Ticket]) -> bool:
+        """Run the units of a group this leader began in one savepoint, not one each (two
+        statements fewer per unit, each a GIL hand-off under load): True if all succeeded.
+        If one failed, none of them stays, and they run again one savepoint each."""
+        conn.execute("SAVEPOINT units")
+        try:
+            for ticket in tickets:
+                for _, _, _, run in ticket.ops:
+                    run(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO units")
+                conn.execute("RELEASE units")
+            return False
+        conn.execute("RELEASE units")
+        group = self._writer.group
+        assert group is not None
+        for ticket in tickets:
+            for database, topics in ticket.topics.items():
+                group.changes.setdefault(database, set()).update(topics)
+        return True
 
     def _finish(self, group: _Group, tickets: Sequence[_Ticket] = ()) -> None:
         """Commit the group (roll it back if it failed), then wake its members, the units
