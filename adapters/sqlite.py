@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from adapters.sqlite_database import FEED_TOPIC, SqliteDatabase, database_for, epoch_micros
+from adapters.sqlite_database import (
+    FEED_TOPIC,
+    SqliteDatabase,
+    database_for,
+    epoch_micros,
+    insert_rows,
+)
 from adapters.sqlite_views import SqliteViewStore  # noqa: F401 - the read models, by this name too
 from application.ports import (
     AppendOutcome,
@@ -78,6 +84,24 @@ class FeedRange:
             self.index * FEED_BUCKETS // self.count,
             (self.index + 1) * FEED_BUCKETS // self.count - 1,
         )
+
+
+def _insert_events(
+    conn: sqlite3.Connection, appends: list[tuple[list[tuple[Any, ...]], tuple[str, str]]]
+) -> None:
+    """The events and receipts of appends, in two statements (SqliteDatabase.defer's batch);
+    ConcurrencyConflict if a sequence number or a receipt is taken."""
+    try:
+        insert_rows(
+            conn,
+            "INSERT INTO events (stream_id, sequence_number, event_id, event_type, document,"
+            " feed_bucket)",
+            [row for rows, _ in appends for row in rows],
+        )
+        insert_rows(conn, "INSERT INTO receipts (stream_id, command_id)", [r for _, r in appends])
+    except sqlite3.IntegrityError as exc:
+        streams = ", ".join(dict.fromkeys(stream for _, (stream, _) in appends))
+        raise ConcurrencyConflict(f"{streams}: another writer won") from exc
 
 
 def _add_feed_buckets(database: SqliteDatabase) -> None:
@@ -164,18 +188,7 @@ class SqliteEventStore:
         ]
 
         def insert(conn: sqlite3.Connection) -> None:
-            try:
-                conn.executemany(
-                    "INSERT INTO events (stream_id, sequence_number, event_id, event_type,"
-                    " document, feed_bucket) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                conn.execute(
-                    "INSERT INTO receipts (stream_id, command_id) VALUES (?, ?)",
-                    (stream_id, command_id),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(f"{stream_id}: another writer won") from exc
+            _insert_events(conn, [(rows, (stream_id, command_id))])
 
         if not self._db.deferring():
             with self._db.transaction() as conn:
@@ -190,7 +203,9 @@ class SqliteEventStore:
             conn, stream_id, expected_version, command_id, queued
         ):
             return Outcome.ALREADY_HANDLED
-        self._db.defer("events", stream_id, _Queued(tuple(events), command_id), insert, FEED_TOPIC)
+        queue = _Queued(tuple(events), command_id)
+        batch = (_insert_events, (rows, (stream_id, command_id)))
+        self._db.defer("events", stream_id, queue, insert, FEED_TOPIC, batch)
         return Outcome.APPENDED
 
     def _handled(

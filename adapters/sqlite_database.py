@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 try:
     import fcntl
@@ -217,11 +217,16 @@ class SqliteDatabase:
         value: object,
         run: Callable[[sqlite3.Connection], None],
         topic: str | None = None,
+        batch: tuple[Batcher, object] | None = None,
     ) -> None:
         """Run a write (`run`, given the connection) in this thread's transaction: queued
         until the unit's end in a deferring unit that has not joined its group yet (`value`
         is what `pending(kind, key)` then returns for it), run now otherwise (in its own
-        transaction outside a unit)."""
+        transaction outside a unit). `batch` (batcher, payload): the same write as data, so
+        that a leader running many units can make the writes of one batcher one statement
+        (`batcher(conn, payloads)`, in queue order): fewer statements under the write lock.
+        If the batched statements fail, every unit runs again alone with its `run`s, so
+        that the failure is its own."""
         pending = self._deferring()
         if pending is None:
             with self.transaction() as conn:
@@ -233,7 +238,7 @@ class SqliteDatabase:
             raise pending.failed
         if topic is not None:
             self.changed(topic)
-        pending.ops.append((kind, key, value, run))
+        pending.ops.append(_Op(kind, key, value, run, batch))
         pending.values.setdefault((kind, key), []).append(value)
 
     def pending(self, kind: str, key: str) -> list[object]:
@@ -283,8 +288,8 @@ class SqliteDatabase:
         ops, pending.ops, pending.values = pending.ops, [], {}
         conn = self._local.taken.conn
         try:
-            for _, _, _, run in ops:
-                run(conn)
+            for op in ops:
+                op.run(conn)
         except BaseException as error:
             pending.failed = error
             raise
@@ -424,8 +429,8 @@ class SqliteDatabase:
         for ticket in tickets:
             try:
                 conn.execute("SAVEPOINT unit")
-                for _, _, _, run in ticket.ops:
-                    run(conn)
+                for op in ticket.ops:
+                    op.run(conn)
                 conn.execute("RELEASE unit")
                 for database, topics in ticket.topics.items():
                     group.changes.setdefault(database, set()).update(topics)
@@ -448,10 +453,19 @@ class SqliteDatabase:
         statements fewer per unit, each a GIL hand-off under load): True if all succeeded.
         If one failed, none of them stays, and they run again one savepoint each."""
         conn.execute("SAVEPOINT units")
+        batches: dict[Batcher, list[object]] = {}
+        alone: list[Callable[[sqlite3.Connection], None]] = []
+        for ticket in tickets:
+            for op in ticket.ops:
+                if op.batch is None:
+                    alone.append(op.run)
+                else:
+                    batches.setdefault(op.batch[0], []).append(op.batch[1])
         try:
-            for ticket in tickets:
-                for _, _, _, run in ticket.ops:
-                    run(conn)
+            for batcher, payloads in batches.items():  # each batcher's own table(s)
+                batcher(conn, payloads)
+            for run in alone:
+                run(conn)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK TO units")
@@ -568,13 +582,26 @@ def _group_failure(cause: BaseException) -> BaseException:
     return TransientFailure(f"the write group did not commit: {cause!r}")
 
 
+# Writes of one kind as one statement: batcher(conn, payloads), the payloads in queue order.
+Batcher = Callable[[sqlite3.Connection, list[Any]], None]
+
+
+@dataclass(frozen=True, eq=False)
+class _Op:
+    """A queued write: `run` it alone, or as `batch` with others (see SqliteDatabase.defer)."""
+
+    kind: str
+    key: str
+    value: object
+    run: Callable[[sqlite3.Connection], None]
+    batch: tuple[Batcher, object] | None = None
+
+
 @dataclass(eq=False)
 class _Pending:
     """A deferring unit's queued writes, in order, and their values by (kind, key)."""
 
-    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]] = field(
-        default_factory=list
-    )
+    ops: list[_Op] = field(default_factory=list)
     values: dict[tuple[str, str], list[object]] = field(default_factory=dict)
     failed: BaseException | None = None  # a queued write failed: the unit must not commit
     verify: bool = True
@@ -582,15 +609,15 @@ class _Pending:
     def truncate(self, mark: int) -> None:
         del self.ops[mark:]
         self.values = {}
-        for kind, key, value, _ in self.ops:
-            self.values.setdefault((kind, key), []).append(value)
+        for op in self.ops:
+            self.values.setdefault((op.kind, op.key), []).append(op.value)
 
 
 @dataclass(eq=False)
 class _Ticket:
     """A deferring unit's writes, waiting for a leader to run and commit them."""
 
-    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]]
+    ops: list[_Op]
     topics: dict[SqliteDatabase, set[str]]
     done: bool = False
     error: BaseException | None = None
@@ -664,6 +691,20 @@ def _writer_for(path: str) -> _Writer:
             if writer is None:
                 writer = _writers[key] = _Writer(path)
     return writer
+
+
+ROWS_PER_STATEMENT = 500  # far below SQLite's limit on bound variables (32766 by default)
+
+
+def insert_rows(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """`insert` ("INSERT INTO t (a, b)") of many rows in as few statements as can hold them."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        marks = "(" + ", ".join("?" * len(chunk[0])) + ")"
+        conn.execute(
+            f"{insert} VALUES {', '.join([marks] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
 
 
 def database_for(
