@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
     import fcntl
@@ -20,6 +20,9 @@ except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
 from application.ports import TransientFailure
+
+if TYPE_CHECKING:
+    from adapters.sqlite_writer import WriterProcess
 
 
 class StorageUnavailable(TransientFailure):
@@ -94,6 +97,7 @@ class SqliteDatabase:
         self._waiters: dict[str, set[threading.Event]] = {}
         self._stats: Counter[str] = Counter()
         self._schemas: set[str] = set()
+        self._child: WriterProcess | None = None
 
     @classmethod
     def shared(cls, path: str | os.PathLike[str], synchronous: str = "FULL") -> SqliteDatabase:
@@ -218,6 +222,7 @@ class SqliteDatabase:
         run: Callable[[sqlite3.Connection], None],
         topic: str | None = None,
         batch: tuple[Batcher, object] | None = None,
+        done: Callable[[object], None] | None = None,
     ) -> None:
         """Run a write (`run`, given the connection) in this thread's transaction: queued
         until the unit's end in a deferring unit that has not joined its group yet (`value`
@@ -226,7 +231,8 @@ class SqliteDatabase:
         that a leader running many units can make the writes of one batcher one statement
         (`batcher(conn, payloads)`, in queue order): fewer statements under the write lock.
         If the batched statements fail, every unit runs again alone with its `run`s, so
-        that the failure is its own."""
+        that the failure is its own. A batcher answers a result per payload (or None):
+        `done(result)` is called with the op's, where the batch ran."""
         pending = self._deferring()
         if pending is None:
             with self.transaction() as conn:
@@ -238,7 +244,7 @@ class SqliteDatabase:
             raise pending.failed
         if topic is not None:
             self.changed(topic)
-        pending.ops.append(_Op(kind, key, value, run, batch))
+        pending.ops.append(_Op(kind, key, value, run, batch, done))
         pending.values.setdefault((kind, key), []).append(value)
 
     def pending(self, kind: str, key: str) -> list[object]:
@@ -403,6 +409,8 @@ class SqliteDatabase:
         writer = self._writer
         group = writer.group
         began = group is None
+        if began and self._child is not None and self._in_child(tickets):
+            return
         try:
             if group is None:
                 conn = self._own_connection()
@@ -448,22 +456,55 @@ class SqliteDatabase:
         group.members += len(tickets)
         self._finish(group, tickets)
 
+    def use_writer_process(self) -> None:
+        """Run this process's write groups in a child process (adapters/sqlite_writer.py)
+        where every write of them can: its SQL then never waits for this process's GIL."""
+        from adapters.sqlite_writer import WriterProcess
+
+        self._child = WriterProcess(self.path, self._synchronous)
+
+    def _in_child(self, tickets: list[_Ticket]) -> bool:
+        """Run and commit the units in the writer process: False (nothing written) if one
+        of their writes cannot go there, or the group failed there (then they run here, one
+        by one, so that the failure is its own), or the child is gone."""
+        from adapters.sqlite_writer import WriterFailed, batcher_name
+
+        if any(op.batch is None for ticket in tickets for op in ticket.ops):
+            return False
+        assert self._child is not None
+        batches, _ = _batches(tickets)
+        started = time.perf_counter()
+        try:
+            results = self._child.run([(batcher_name(b), p) for b, p in batches.items()])
+        except WriterFailed:
+            self._stats["writer process fallbacks"] += 1
+            return False
+        except (EOFError, OSError):  # the child died: this process writes from now on
+            self._child = None
+            return False
+        _deliver(tickets, list(batches), results)
+        self._stats["write lock us"] += int((time.perf_counter() - started) * 1e6)
+        self._stats["commits"] += 1
+        self._stats["writer process groups"] += 1
+        for ticket in tickets:
+            for database, topics in ticket.topics.items():
+                database._announce(topics)
+        writer = self._writer
+        with writer.lock:
+            for ticket in tickets:
+                ticket.done = True
+            writer.hand_over_locked()
+            writer.turn.notify_all()
+        return True
+
     def _run_whole(self, conn: sqlite3.Connection, tickets: list[_Ticket]) -> bool:
         """Run the units of a group this leader began in one savepoint, not one each (two
         statements fewer per unit, each a GIL hand-off under load): True if all succeeded.
         If one failed, none of them stays, and they run again one savepoint each."""
         conn.execute("SAVEPOINT units")
-        batches: dict[Batcher, list[object]] = {}
-        alone: list[Callable[[sqlite3.Connection], None]] = []
-        for ticket in tickets:
-            for op in ticket.ops:
-                if op.batch is None:
-                    alone.append(op.run)
-                else:
-                    batches.setdefault(op.batch[0], []).append(op.batch[1])
+        batches, alone = _batches(tickets)
         try:
-            for batcher, payloads in batches.items():  # each batcher's own table(s)
-                batcher(conn, payloads)
+            results = [batcher(conn, payloads) for batcher, payloads in batches.items()]
             for run in alone:
                 run(conn)
         except BaseException:
@@ -472,6 +513,7 @@ class SqliteDatabase:
                 conn.execute("RELEASE units")
             return False
         conn.execute("RELEASE units")
+        _deliver(tickets, list(batches), results)
         group = self._writer.group
         assert group is not None
         for ticket in tickets:
@@ -564,6 +606,9 @@ class SqliteDatabase:
 
     def close(self) -> None:
         """Close every connection this object opened (call once no thread is using it)."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
         with self._lock:
             opened, self._opened = self._opened, []
         for conn in opened:
@@ -583,7 +628,7 @@ def _group_failure(cause: BaseException) -> BaseException:
 
 
 # Writes of one kind as one statement: batcher(conn, payloads), the payloads in queue order.
-Batcher = Callable[[sqlite3.Connection, list[Any]], None]
+Batcher = Callable[[sqlite3.Connection, list[Any]], list[Any] | None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -595,6 +640,7 @@ class _Op:
     value: object
     run: Callable[[sqlite3.Connection], None]
     batch: tuple[Batcher, object] | None = None
+    done: Callable[[object], None] | None = None  # given the batch's result for this op
 
 
 @dataclass(eq=False)
@@ -691,6 +737,35 @@ def _writer_for(path: str) -> _Writer:
             if writer is None:
                 writer = _writers[key] = _Writer(path)
     return writer
+
+
+def _batches(
+    tickets: list[_Ticket],
+) -> tuple[dict[Batcher, list[object]], list[Callable[[sqlite3.Connection], None]]]:
+    """The units' batchable writes by batcher (payloads in queue order), and the others."""
+    batches: dict[Batcher, list[object]] = {}
+    alone: list[Callable[[sqlite3.Connection], None]] = []
+    for ticket in tickets:
+        for op in ticket.ops:
+            if op.batch is None:
+                alone.append(op.run)
+            else:
+                batches.setdefault(op.batch[0], []).append(op.batch[1])
+    return batches, alone
+
+
+def _deliver(tickets: list[_Ticket], batchers: list[Batcher], results: list[Any]) -> None:
+    """Give each batched op that asked for it its result (the batchers' in `batchers` order)."""
+    by_batcher = dict(zip(batchers, results, strict=True))
+    seen: dict[Batcher, int] = {}
+    for ticket in tickets:
+        for op in ticket.ops:
+            if op.batch is None:
+                continue
+            index = seen[op.batch[0]] = seen.get(op.batch[0], -1) + 1
+            answers = by_batcher[op.batch[0]]
+            if op.done is not None and answers is not None:
+                op.done(answers[index])
 
 
 ROWS_PER_STATEMENT = 500  # far below SQLite's limit on bound variables (32766 by default)

@@ -65,6 +65,8 @@ class Host:
         data_dir = Path(self.settings["SQLITE_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.database = SqliteDatabase.shared(data_dir / "store.db")
+        if os.environ.get("DEVHOST_WRITER_PROCESS", "1") != "0":
+            self.database.use_writer_process()
         self.store = SqliteEventStore(self.database)
         self.log = SqliteHubLog(self.database)
         self.stopping = threading.Event()

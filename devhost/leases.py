@@ -155,19 +155,17 @@ class LeaseKeeper:
         """Move the checkpoint if this host still owns the lease (and renew it); False, and
         the lease is dropped, if another host took it over meanwhile."""
         started, rows = time.monotonic(), []
-
-        def move(conn: sqlite3.Connection) -> None:
-            rows.append(
-                conn.execute(
-                    "UPDATE devhost_leases SET checkpoint = ?, expires_us = ?"
-                    " WHERE name = ? AND owner = ?",
-                    (value, _now_us() + int(self.ttl * 1e6), name, self.owner),
-                ).rowcount
-            )
-
+        move = (value, _now_us() + int(self.ttl * 1e6), name, self.owner)
         # Deferred: a leader runs it with the units queued meanwhile, in their commit.
         with self.database.transaction(deferred=True):
-            self.database.defer("lease", name, None, move)
+            self.database.defer(
+                "lease",
+                name,
+                None,
+                lambda conn: rows.extend(move_checkpoints(conn, [move])),
+                batch=(move_checkpoints, move),
+                done=rows.append,
+            )
         moved = rows[0]
         with self._lock:
             if moved:
@@ -175,3 +173,14 @@ class LeaseKeeper:
             else:
                 self._held.pop(name, None)
         return bool(moved)
+
+
+def move_checkpoints(conn: sqlite3.Connection, moves: list[tuple[int, int, str, str]]) -> list[int]:
+    """(checkpoint, expires_us, name, owner) each: rows changed (0: the owner lost the lease)."""
+    return [
+        conn.execute(
+            "UPDATE devhost_leases SET checkpoint = ?, expires_us = ? WHERE name = ? AND owner = ?",
+            move,
+        ).rowcount
+        for move in moves
+    ]
