@@ -10,13 +10,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import zlib
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from adapters.sqlite_database import FEED_TOPIC, SqliteDatabase, database_for, epoch_micros
+from adapters.sqlite_database import (
+    FEED_TOPIC,
+    SqliteDatabase,
+    database_for,
+    epoch_micros,
+    insert_rows,
+)
 from adapters.sqlite_views import SqliteViewStore  # noqa: F401 - the read models, by this name too
 from application.ports import (
     AppendOutcome,
@@ -38,6 +45,7 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
     document TEXT NOT NULL,
+    feed_bucket INTEGER NOT NULL DEFAULT 0,
     UNIQUE (stream_id, sequence_number)
 );
 CREATE TABLE IF NOT EXISTS receipts (
@@ -46,6 +54,75 @@ CREATE TABLE IF NOT EXISTS receipts (
     PRIMARY KEY (stream_id, command_id)
 ) WITHOUT ROWID
 """
+
+
+# The local change feed is split into ranges, as Azure splits a container's feed by partition
+# key range, each with its own lease, so that several orchestrator invocations run at once
+# (on several hosts, or threads of one). Locally a document's range follows its correlation
+# id, not its stream: one saga's events stay in one range, in order, so no two hosts step one
+# saga at once (in Azure they may, which the saga's conditional appends and the view's etag
+# make safe; measured locally, splitting by stream made those conflicts cost more than the
+# ranges gave). A range is a span of FEED_BUCKETS hash buckets.
+FEED_BUCKETS = 1024
+
+
+def feed_bucket(correlation_id: str) -> int:
+    return zlib.crc32(correlation_id.encode("utf-8")) % FEED_BUCKETS
+
+
+@dataclass(frozen=True)
+class FeedRange:
+    """Range `index` of `count` equal spans of the feed's hash buckets."""
+
+    index: int
+    count: int
+
+    @property
+    def buckets(self) -> tuple[int, int]:
+        """The first and last bucket of the range."""
+        return (
+            self.index * FEED_BUCKETS // self.count,
+            (self.index + 1) * FEED_BUCKETS // self.count - 1,
+        )
+
+
+def _insert_events(
+    conn: sqlite3.Connection, appends: list[tuple[list[tuple[Any, ...]], tuple[str, str]]]
+) -> None:
+    """The events and receipts of appends, in two statements (SqliteDatabase.defer's batch);
+    ConcurrencyConflict if a sequence number or a receipt is taken."""
+    try:
+        insert_rows(
+            conn,
+            "INSERT INTO events (stream_id, sequence_number, event_id, event_type, document,"
+            " feed_bucket)",
+            [row for rows, _ in appends for row in rows],
+        )
+        insert_rows(conn, "INSERT INTO receipts (stream_id, command_id)", [r for _, r in appends])
+    except sqlite3.IntegrityError as exc:
+        streams = ", ".join(dict.fromkeys(stream for _, (stream, _) in appends))
+        raise ConcurrencyConflict(f"{streams}: another writer won") from exc
+
+
+def _add_feed_buckets(database: SqliteDatabase) -> None:
+    """A file written before feed ranges has no feed_bucket column: add it, and fill it in
+    from each document's correlation id (once, under the write lock)."""
+    conn = database.connection()
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "feed_bucket" in columns:
+        return
+    with database.transaction() as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        if "feed_bucket" in columns:  # another process added it meanwhile
+            return
+        conn.execute("ALTER TABLE events ADD COLUMN feed_bucket INTEGER NOT NULL DEFAULT 0")
+        rows = conn.execute(
+            "SELECT position, json_extract(document, '$.correlationId') FROM events"
+        ).fetchall()
+        conn.executemany(
+            "UPDATE events SET feed_bucket = ? WHERE position = ?",
+            [(feed_bucket(correlation or ""), position) for position, correlation in rows],
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +144,7 @@ class SqliteEventStore:
         self, path: str | os.PathLike[str] | SqliteDatabase, synchronous: str = "FULL"
     ) -> None:
         self._db = database_for(path, synchronous, _EVENTS_SCHEMA)
+        _add_feed_buckets(self._db)
 
     @property
     def database(self) -> SqliteDatabase:
@@ -98,23 +176,19 @@ class SqliteEventStore:
         check_batch(stream_id, expected_version, events)
         self._db.count("writes")
         rows = [
-            (stream_id, e.sequenceNumber, e.eventId, e.eventType, json.dumps(e.to_document()))
+            (
+                stream_id,
+                e.sequenceNumber,
+                e.eventId,
+                e.eventType,
+                json.dumps(e.to_document()),
+                feed_bucket(e.correlationId),
+            )
             for e in events
         ]
 
         def insert(conn: sqlite3.Connection) -> None:
-            try:
-                conn.executemany(
-                    "INSERT INTO events (stream_id, sequence_number, event_id, event_type,"
-                    " document) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                conn.execute(
-                    "INSERT INTO receipts (stream_id, command_id) VALUES (?, ?)",
-                    (stream_id, command_id),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise ConcurrencyConflict(f"{stream_id}: another writer won") from exc
+            _insert_events(conn, [(rows, (stream_id, command_id))])
 
         if not self._db.deferring():
             with self._db.transaction() as conn:
@@ -129,7 +203,9 @@ class SqliteEventStore:
             conn, stream_id, expected_version, command_id, queued
         ):
             return Outcome.ALREADY_HANDLED
-        self._db.defer("events", stream_id, _Queued(tuple(events), command_id), insert, FEED_TOPIC)
+        queue = _Queued(tuple(events), command_id)
+        batch = (_insert_events, (rows, (stream_id, command_id)))
+        self._db.defer("events", stream_id, queue, insert, FEED_TOPIC, batch)
         return Outcome.APPENDED
 
     def _handled(
@@ -190,17 +266,24 @@ class SqliteEventStore:
         return rows
 
     def read_feed_of(
-        self, doc_type: str, after_position: int = 0, limit: int = 1000
+        self,
+        doc_type: str,
+        after_position: int = 0,
+        limit: int = 1000,
+        feed_range: FeedRange | None = None,
     ) -> list[tuple[int, str | None]]:
         """`read_feed` where a document of another docType comes without its text (None), so
-        a reader can move past it without parsing or delivering it."""
+        a reader can move past it without parsing or delivering it; of one `feed_range`
+        only, if given (the documents whose correlation ids hash into it)."""
         self._db.count("feed reads")
+        low, high = (0, FEED_BUCKETS - 1) if feed_range is None else feed_range.buckets
         rows: list[tuple[int, str | None]] = (
             self._db.connection()
             .execute(
                 "SELECT position, CASE WHEN json_extract(document, '$.docType') = ?"
-                " THEN document END FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (doc_type, after_position, limit),
+                " THEN document END FROM events WHERE position > ?"
+                " AND feed_bucket BETWEEN ? AND ? ORDER BY position LIMIT ?",
+                (doc_type, after_position, low, high, limit),
             )
             .fetchall()
         )

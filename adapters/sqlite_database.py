@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 try:
     import fcntl
@@ -19,6 +20,9 @@ except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
 from application.ports import TransientFailure
+
+if TYPE_CHECKING:
+    from adapters.sqlite_writer import WriterProcess
 
 
 class StorageUnavailable(TransientFailure):
@@ -93,6 +97,7 @@ class SqliteDatabase:
         self._waiters: dict[str, set[threading.Event]] = {}
         self._stats: Counter[str] = Counter()
         self._schemas: set[str] = set()
+        self._child: WriterProcess | None = None
 
     @classmethod
     def shared(cls, path: str | os.PathLike[str], synchronous: str = "FULL") -> SqliteDatabase:
@@ -216,11 +221,18 @@ class SqliteDatabase:
         value: object,
         run: Callable[[sqlite3.Connection], None],
         topic: str | None = None,
+        batch: tuple[Batcher, object] | None = None,
+        done: Callable[[object], None] | None = None,
     ) -> None:
         """Run a write (`run`, given the connection) in this thread's transaction: queued
         until the unit's end in a deferring unit that has not joined its group yet (`value`
         is what `pending(kind, key)` then returns for it), run now otherwise (in its own
-        transaction outside a unit)."""
+        transaction outside a unit). `batch` (batcher, payload): the same write as data, so
+        that a leader running many units can make the writes of one batcher one statement
+        (`batcher(conn, payloads)`, in queue order): fewer statements under the write lock.
+        If the batched statements fail, every unit runs again alone with its `run`s, so
+        that the failure is its own. A batcher answers a result per payload (or None):
+        `done(result)` is called with the op's, where the batch ran."""
         pending = self._deferring()
         if pending is None:
             with self.transaction() as conn:
@@ -232,7 +244,7 @@ class SqliteDatabase:
             raise pending.failed
         if topic is not None:
             self.changed(topic)
-        pending.ops.append((kind, key, value, run))
+        pending.ops.append(_Op(kind, key, value, run, batch, done))
         pending.values.setdefault((kind, key), []).append(value)
 
     def pending(self, kind: str, key: str) -> list[object]:
@@ -282,8 +294,8 @@ class SqliteDatabase:
         ops, pending.ops, pending.values = pending.ops, [], {}
         conn = self._local.taken.conn
         try:
-            for _, _, _, run in ops:
-                run(conn)
+            for op in ops:
+                op.run(conn)
         except BaseException as error:
             pending.failed = error
             raise
@@ -306,6 +318,7 @@ class SqliteDatabase:
             if group is None:
                 conn = self._own_connection()
                 writer.file_lock.acquire()
+                writer.locked_at = time.perf_counter()
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as exc:
@@ -395,10 +408,14 @@ class SqliteDatabase:
     def _lead(self, tickets: list[_Ticket]) -> None:
         writer = self._writer
         group = writer.group
+        began = group is None
+        if began and self._child is not None and self._in_child(tickets):
+            return
         try:
             if group is None:
                 conn = self._own_connection()
                 writer.file_lock.acquire()
+                writer.locked_at = time.perf_counter()
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as exc:
@@ -413,11 +430,15 @@ class SqliteDatabase:
                 writer.turn.notify_all()
             return
         conn = group.conn
+        if began and len(tickets) > 1 and self._run_whole(conn, tickets):
+            group.members += len(tickets)
+            self._finish(group, tickets)
+            return
         for ticket in tickets:
             try:
                 conn.execute("SAVEPOINT unit")
-                for _, _, _, run in ticket.ops:
-                    run(conn)
+                for op in ticket.ops:
+                    op.run(conn)
                 conn.execute("RELEASE unit")
                 for database, topics in ticket.topics.items():
                     group.changes.setdefault(database, set()).update(topics)
@@ -434,6 +455,71 @@ class SqliteDatabase:
                 group.error = group.error or TransientFailure("the write group rolled back")
         group.members += len(tickets)
         self._finish(group, tickets)
+
+    def use_writer_process(self) -> None:
+        """Run this process's write groups in a child process (adapters/sqlite_writer.py)
+        where every write of them can: its SQL then never waits for this process's GIL."""
+        from adapters.sqlite_writer import WriterProcess
+
+        self._child = WriterProcess(self.path, self._synchronous)
+
+    def _in_child(self, tickets: list[_Ticket]) -> bool:
+        """Run and commit the units in the writer process: False (nothing written) if one
+        of their writes cannot go there, or the group failed there (then they run here, one
+        by one, so that the failure is its own), or the child is gone."""
+        from adapters.sqlite_writer import WriterFailed, batcher_name
+
+        if any(op.batch is None for ticket in tickets for op in ticket.ops):
+            return False
+        assert self._child is not None
+        batches, _ = _batches(tickets)
+        started = time.perf_counter()
+        try:
+            results = self._child.run([(batcher_name(b), p) for b, p in batches.items()])
+        except WriterFailed:
+            self._stats["writer process fallbacks"] += 1
+            return False
+        except (EOFError, OSError):  # the child died: this process writes from now on
+            self._child = None
+            return False
+        _deliver(tickets, list(batches), results)
+        self._stats["write lock us"] += int((time.perf_counter() - started) * 1e6)
+        self._stats["commits"] += 1
+        self._stats["writer process groups"] += 1
+        for ticket in tickets:
+            for database, topics in ticket.topics.items():
+                database._announce(topics)
+        writer = self._writer
+        with writer.lock:
+            for ticket in tickets:
+                ticket.done = True
+            writer.hand_over_locked()
+            writer.turn.notify_all()
+        return True
+
+    def _run_whole(self, conn: sqlite3.Connection, tickets: list[_Ticket]) -> bool:
+        """Run the units of a group this leader began in one savepoint, not one each (two
+        statements fewer per unit, each a GIL hand-off under load): True if all succeeded.
+        If one failed, none of them stays, and they run again one savepoint each."""
+        conn.execute("SAVEPOINT units")
+        batches, alone = _batches(tickets)
+        try:
+            results = [batcher(conn, payloads) for batcher, payloads in batches.items()]
+            for run in alone:
+                run(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO units")
+                conn.execute("RELEASE units")
+            return False
+        conn.execute("RELEASE units")
+        _deliver(tickets, list(batches), results)
+        group = self._writer.group
+        assert group is not None
+        for ticket in tickets:
+            for database, topics in ticket.topics.items():
+                group.changes.setdefault(database, set()).update(topics)
+        return True
 
     def _finish(self, group: _Group, tickets: Sequence[_Ticket] = ()) -> None:
         """Commit the group (roll it back if it failed), then wake its members, the units
@@ -455,6 +541,9 @@ class SqliteDatabase:
             pass  # group.error already says why; the connection is unusable until reopened
         finally:
             writer.file_lock.release()
+            # Time a group held the file's write lock (the bench prints it per saga): what the
+            # other processes waited for, at most.
+            self._stats["write lock us"] += int((time.perf_counter() - writer.locked_at) * 1e6)
             self._stats["commits" if committed else "rollbacks"] += 1
             if committed:
                 for database, topics in group.changes.items():
@@ -517,6 +606,9 @@ class SqliteDatabase:
 
     def close(self) -> None:
         """Close every connection this object opened (call once no thread is using it)."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
         with self._lock:
             opened, self._opened = self._opened, []
         for conn in opened:
@@ -535,13 +627,27 @@ def _group_failure(cause: BaseException) -> BaseException:
     return TransientFailure(f"the write group did not commit: {cause!r}")
 
 
+# Writes of one kind as one statement: batcher(conn, payloads), the payloads in queue order.
+Batcher = Callable[[sqlite3.Connection, list[Any]], list[Any] | None]
+
+
+@dataclass(frozen=True, eq=False)
+class _Op:
+    """A queued write: `run` it alone, or as `batch` with others (see SqliteDatabase.defer)."""
+
+    kind: str
+    key: str
+    value: object
+    run: Callable[[sqlite3.Connection], None]
+    batch: tuple[Batcher, object] | None = None
+    done: Callable[[object], None] | None = None  # given the batch's result for this op
+
+
 @dataclass(eq=False)
 class _Pending:
     """A deferring unit's queued writes, in order, and their values by (kind, key)."""
 
-    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]] = field(
-        default_factory=list
-    )
+    ops: list[_Op] = field(default_factory=list)
     values: dict[tuple[str, str], list[object]] = field(default_factory=dict)
     failed: BaseException | None = None  # a queued write failed: the unit must not commit
     verify: bool = True
@@ -549,15 +655,15 @@ class _Pending:
     def truncate(self, mark: int) -> None:
         del self.ops[mark:]
         self.values = {}
-        for kind, key, value, _ in self.ops:
-            self.values.setdefault((kind, key), []).append(value)
+        for op in self.ops:
+            self.values.setdefault((op.kind, op.key), []).append(op.value)
 
 
 @dataclass(eq=False)
 class _Ticket:
     """A deferring unit's writes, waiting for a leader to run and commit them."""
 
-    ops: list[tuple[str, str, object, Callable[[sqlite3.Connection], None]]]
+    ops: list[_Op]
     topics: dict[SqliteDatabase, set[str]]
     done: bool = False
     error: BaseException | None = None
@@ -586,7 +692,8 @@ class _Writer:
         self.owner: int | None = None
         self.waiting = 0
         self.group: _Group | None = None
-        self.tickets: list[_Ticket] = []  # deferring units' writes waiting for a leader
+        self.tickets: list[_Ticket] = []
+        self.locked_at = 0.0  # perf_counter() when this process took the file lock
 
     def hand_over(self) -> None:
         with self.lock:
@@ -630,6 +737,49 @@ def _writer_for(path: str) -> _Writer:
             if writer is None:
                 writer = _writers[key] = _Writer(path)
     return writer
+
+
+def _batches(
+    tickets: list[_Ticket],
+) -> tuple[dict[Batcher, list[object]], list[Callable[[sqlite3.Connection], None]]]:
+    """The units' batchable writes by batcher (payloads in queue order), and the others."""
+    batches: dict[Batcher, list[object]] = {}
+    alone: list[Callable[[sqlite3.Connection], None]] = []
+    for ticket in tickets:
+        for op in ticket.ops:
+            if op.batch is None:
+                alone.append(op.run)
+            else:
+                batches.setdefault(op.batch[0], []).append(op.batch[1])
+    return batches, alone
+
+
+def _deliver(tickets: list[_Ticket], batchers: list[Batcher], results: list[Any]) -> None:
+    """Give each batched op that asked for it its result (the batchers' in `batchers` order)."""
+    by_batcher = dict(zip(batchers, results, strict=True))
+    seen: dict[Batcher, int] = {}
+    for ticket in tickets:
+        for op in ticket.ops:
+            if op.batch is None:
+                continue
+            index = seen[op.batch[0]] = seen.get(op.batch[0], -1) + 1
+            answers = by_batcher[op.batch[0]]
+            if op.done is not None and answers is not None:
+                op.done(answers[index])
+
+
+ROWS_PER_STATEMENT = 500  # far below SQLite's limit on bound variables (32766 by default)
+
+
+def insert_rows(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """`insert` ("INSERT INTO t (a, b)") of many rows in as few statements as can hold them."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        marks = "(" + ", ".join("?" * len(chunk[0])) + ")"
+        conn.execute(
+            f"{insert} VALUES {', '.join([marks] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
 
 
 def database_for(

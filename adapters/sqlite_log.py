@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from adapters.eventhubs import message_properties, route
-from adapters.sqlite_database import SqliteDatabase
+from adapters.sqlite_database import SqliteDatabase, insert_rows
 from domain.messages import CommandEnvelope, EventEnvelope
 from domain.registry import command_hubs
 
@@ -77,26 +77,16 @@ class SqliteHubLog:
         enqueued = time.time_ns() // 1000
         self.database.count("hub writes", len(items))
 
-        def write(conn: sqlite3.Connection) -> None:
-            last = conn.execute(
-                "SELECT sequence_number, byte_offset + length(body) FROM hub_messages"
-                " WHERE hub = ? AND partition = ? ORDER BY sequence_number DESC LIMIT 1",
-                (hub, partition),
-            ).fetchone()
-            sequence, offset = (last[0] + 1, last[1]) if last else (0, 0)
-            rows = []
-            for body, properties in items:
-                rows.append(
-                    (hub, partition, sequence, offset, key, enqueued, json.dumps(properties), body)
-                )
-                sequence, offset = sequence + 1, offset + len(body)
-            conn.executemany(
-                "INSERT INTO hub_messages (hub, partition, sequence_number, byte_offset,"
-                " partition_key, enqueued_us, properties, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-
-        self.database.defer("hub", hub, None, write, hub_topic(hub, partition))
+        messages = [(key, enqueued, json.dumps(properties), body) for body, properties in items]
+        batch = (_insert_messages, (hub, partition, messages))
+        self.database.defer(
+            "hub",
+            hub,
+            None,
+            lambda conn: _insert_messages(conn, [batch[1]]),
+            hub_topic(hub, partition),
+            batch,
+        )
 
     def read(self, hub: str, partition: int, after: int, limit: int) -> list[HubMessage]:
         """Messages of one partition with sequence number > `after` (-1: from the start)."""
@@ -120,6 +110,36 @@ class SqliteHubLog:
             )
             for sequence, offset, key, enqueued_us, properties, body in rows
         ]
+
+
+def _insert_messages(
+    conn: sqlite3.Connection, appends: list[tuple[str, int, list[tuple[Any, ...]]]]
+) -> None:
+    """Appends to hub partitions (hub, partition, [(key, enqueued_us, properties, body)]), in
+    order: each partition's next sequence numbers and offsets after its last message, all the
+    rows in one statement (SqliteDatabase.defer's batch)."""
+    next_of: dict[tuple[str, int], tuple[int, int]] = {}
+    rows = []
+    for hub, partition, messages in appends:
+        at = next_of.get((hub, partition))
+        if at is None:
+            last = conn.execute(
+                "SELECT sequence_number, byte_offset + length(body) FROM hub_messages"
+                " WHERE hub = ? AND partition = ? ORDER BY sequence_number DESC LIMIT 1",
+                (hub, partition),
+            ).fetchone()
+            at = (last[0] + 1, last[1]) if last else (0, 0)
+        sequence, offset = at
+        for key, enqueued, properties, body in messages:
+            rows.append((hub, partition, sequence, offset, key, enqueued, properties, body))
+            sequence, offset = sequence + 1, offset + len(body)
+        next_of[(hub, partition)] = (sequence, offset)
+    insert_rows(
+        conn,
+        "INSERT INTO hub_messages (hub, partition, sequence_number, byte_offset, partition_key,"
+        " enqueued_us, properties, body)",
+        rows,
+    )
 
 
 class SqliteLogCommandPublisher:

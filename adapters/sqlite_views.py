@@ -11,7 +11,13 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from adapters.sqlite_database import SqliteDatabase, database_for, epoch_micros
+from adapters.sqlite_database import (
+    ROWS_PER_STATEMENT,
+    SqliteDatabase,
+    database_for,
+    epoch_micros,
+    insert_rows,
+)
 from application.ports import ConcurrencyConflict, SagaCounts, Versioned, ViewQuery
 from application.read_model import ListedView, QuoteView
 from domain.saga import TERMINAL, SagaStatus
@@ -68,6 +74,52 @@ def _saga_columns(view: QuoteView) -> tuple[str | None, int | None]:
     return saga.status.value, None if deadline is None else epoch_micros(deadline)
 
 
+# UPDATE ... FROM, which replaces many views at their etags in one statement: SQLite 3.33.
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+_SAVED = "(etag, document, saga_status, saga_deadline_us, id)"
+
+
+def _write_views(conn: sqlite3.Connection, saves: list[tuple[str | None, tuple[Any, ...]]]) -> None:
+    """Views created (etag None) or replaced at their etag, each (etag, (new etag, document,
+    saga_status, saga_deadline_us, id)); the creations in one statement and the replacements
+    in another where SQLite can (SqliteDatabase.defer's batch). ConcurrencyConflict if one
+    exists already or changed since it was read."""
+    ids = [values[4] for _, values in saves]
+    if len(set(ids)) < len(ids):
+        for save in saves:  # one view saved twice: each replacement after the one before
+            _write_views(conn, [save])
+        return
+    created = [values for etag, values in saves if etag is None]
+    try:
+        if created:
+            insert_rows(conn, f"INSERT INTO views {_SAVED}", created)
+    except sqlite3.IntegrityError as exc:
+        raise ConcurrencyConflict(f"view {', '.join(v[4] for v in created)} exists") from exc
+    replaced = [(*values, etag) for etag, values in saves if etag is not None]
+    if len(replaced) == 1 or not _UPDATE_FROM:
+        for row in replaced:
+            changed = conn.execute(
+                "UPDATE views SET etag = ?, document = ?, saga_status = ?,"
+                " saga_deadline_us = ? WHERE id = ? AND etag = ?",
+                row,
+            ).rowcount
+            if changed != 1:
+                raise ConcurrencyConflict(f"view {row[4]} changed since it was read")
+        return
+    for start in range(0, len(replaced), ROWS_PER_STATEMENT):
+        chunk = replaced[start : start + ROWS_PER_STATEMENT]
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+        changed = conn.execute(
+            "UPDATE views SET etag = v.column1, document = v.column2, saga_status = v.column3,"
+            f" saga_deadline_us = v.column4 FROM (VALUES {marks}) AS v"
+            " WHERE views.id = v.column5 AND views.etag = v.column6",
+            [value for row in chunk for value in row],
+        ).rowcount
+        if changed != len(chunk):
+            names = ", ".join(row[4] for row in chunk)
+            raise ConcurrencyConflict(f"view {names} changed since it was read")
+
+
 class SqliteViewStore:
     """Read-model documents with a fresh random etag per save (128 bits, as a uuid4 has, without
     building one); time-outs found by index."""
@@ -102,26 +154,12 @@ class SqliteViewStore:
         self._db.count("writes")
 
         def write(conn: sqlite3.Connection) -> None:
-            if etag is None:
-                try:
-                    conn.execute(
-                        "INSERT INTO views (etag, document, saga_status, saga_deadline_us, id)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        values,
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise ConcurrencyConflict(f"view {view.id} exists") from exc
-                return
-            replaced = conn.execute(
-                "UPDATE views SET etag = ?, document = ?, saga_status = ?, saga_deadline_us = ?"
-                " WHERE id = ? AND etag = ?",
-                (*values, etag),
-            )
-            if replaced.rowcount != 1:
-                raise ConcurrencyConflict(f"view {view.id} changed since it was read")
+            _write_views(conn, [(etag, values)])
 
+        saved = Versioned(view=view, etag=values[0])
+        batch = (_write_views, (etag, values))
         if self._db.deferring() and not self._db.verifying():
-            self._db.defer("views", view.id, Versioned(view=view, etag=values[0]), write)
+            self._db.defer("views", view.id, saved, write, batch=batch)
         elif self._db.deferring():
             queued = self._db.pending("views", view.id)
             current = queued[-1].etag if queued else self._etag(view.id)  # type: ignore[attr-defined]
@@ -131,7 +169,7 @@ class SqliteViewStore:
                     if etag is None
                     else f"view {view.id} changed since it was read"
                 )
-            self._db.defer("views", view.id, Versioned(view=view, etag=values[0]), write)
+            self._db.defer("views", view.id, saved, write, batch=batch)
         else:
             self._db.defer("views", view.id, None, write)
         return values[0]

@@ -77,12 +77,19 @@ def stop_host(host: HostProcess) -> None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a live process has used (/proc/<pid>/stat utime and stime)."""
+    """User + system CPU time a live process and its live children (the SQLite writer
+    process) have used (/proc/<pid>/stat utime and stime)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) or 0.0 for child in children)
 
 
 def peak_rss_kib(pid: int) -> int | None:

@@ -101,7 +101,10 @@ def print_result(r: Result, label: str = "") -> None:
     rss = ", ".join("n/a" if k is None else f"{k / 1024:.0f} MiB" for k in r.peak_rss_kib)
     print(f"  peak RSS    {rss} (VmHWM of each host process)")
     if r.cpu_ms_per_saga is not None:
-        print(f"  CPU         {r.cpu_ms_per_saga:.2f} ms per saga (the hosts' user + system time)")
+        print(
+            f"  CPU         {r.cpu_ms_per_saga:.2f} ms per saga (user + system time of the hosts"
+            " and their SQLite writer processes)"
+        )
     if r.ok:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(r.tally.items()))
         print(f"  verified    every outcome: {r.sagas} sagas ({kinds}) and every customer's count")

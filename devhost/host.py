@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from devhost.timers import TimerRunner, lease_name
 
 logger = logging.getLogger("devhost")
 APP_DIR = Path(__file__).resolve().parent.parent
+# Ranges of the local change feed (adapters/sqlite.py FeedRange), each an orchestrator lease.
+DEFAULT_FEED_RANGES = 2
 
 
 @dataclass
@@ -46,6 +49,11 @@ class HostOptions:
     app_dir: Path = field(default_factory=lambda: APP_DIR)
 
 
+def feed_ranges(environ: Mapping[str, str] = os.environ) -> int:
+    """DEVHOST_FEED_RANGES: how many ranges (and leases) the local change feed has."""
+    return int(environ.get("DEVHOST_FEED_RANGES", DEFAULT_FEED_RANGES))
+
+
 class Host:
     def __init__(self, options: HostOptions) -> None:
         self.options = options
@@ -57,6 +65,8 @@ class Host:
         data_dir = Path(self.settings["SQLITE_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.database = SqliteDatabase.shared(data_dir / "store.db")
+        if os.environ.get("DEVHOST_WRITER_PROCESS", "1") != "0":
+            self.database.use_writer_process()
         self.store = SqliteEventStore(self.database)
         self.log = SqliteHubLog(self.database)
         self.stopping = threading.Event()
@@ -64,6 +74,7 @@ class Host:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._threads: list[threading.Thread] = self._listeners()
         self.keeper.names = [thread.lease for thread in self._threads]  # type: ignore[attr-defined]
+        self.keeper.groups = {t.lease: getattr(t, "group", t.lease) for t in self._threads}  # type: ignore[attr-defined]
         self.server: HttpServer | None = None
 
     def _listeners(self) -> list[threading.Thread]:
@@ -73,7 +84,8 @@ class Host:
         for function in self.functions if self.options.role != "http" else []:
             match function.trigger_type:
                 case "cosmosDBTrigger":
-                    threads.append(self._pump(function, sources.change_feed(function, self.store)))
+                    for source in sources.change_feed(function, self.store, feed_ranges()):
+                        threads.append(self._pump(function, source))
                 case "eventHubTrigger":
                     for source in sources.hub_partitions(function, self.log, batch):
                         threads.append(self._pump(function, source))

@@ -14,6 +14,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 
 from adapters.sqlite_database import SqliteDatabase
 
@@ -44,6 +45,9 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._held: dict[str, float] = {}  # name -> monotonic time the lease is safe until
         self._hosts = 1
+        # Leases shared out evenly among hosts, group by group (a function's feed ranges, a
+        # hub's partitions); a name not listed is in one group with the others not listed.
+        self.groups: dict[str, str] = {}
 
     # --- the heartbeat -----------------------------------------------------------------------
 
@@ -95,7 +99,7 @@ class LeaseKeeper:
     def try_acquire(self, name: str) -> bool:
         """Take a free or expired lease if this host is below its fair share."""
         with self._lock:
-            if len(self._held) >= math.ceil(len(self.names) / self._hosts):
+            if self._in_group(self._held, name) >= self._share(name):
                 return False
         started, now = time.monotonic(), _now_us()
         with self.database.transaction() as conn:
@@ -113,11 +117,19 @@ class LeaseKeeper:
     def release_surplus(self, name: str) -> bool:
         """Give `name` back if this host holds more than its share (True: it was given)."""
         with self._lock:
-            if len(self._held) <= math.ceil(len(self.names) / self._hosts):
+            if self._in_group(self._held, name) <= self._share(name):
                 return False
             self._held.pop(name, None)
         self.release(name)
         return True
+
+    def _share(self, name: str) -> int:
+        """The most leases of `name`'s group one host takes while the others are alive."""
+        return math.ceil(self._in_group(self.names, name) / self._hosts)
+
+    def _in_group(self, names: Iterable[str], name: str) -> int:
+        group = self.groups.get(name, "")
+        return sum(1 for other in names if self.groups.get(other, "") == group)
 
     def release(self, name: str) -> None:
         with self._lock:
@@ -143,19 +155,17 @@ class LeaseKeeper:
         """Move the checkpoint if this host still owns the lease (and renew it); False, and
         the lease is dropped, if another host took it over meanwhile."""
         started, rows = time.monotonic(), []
-
-        def move(conn: sqlite3.Connection) -> None:
-            rows.append(
-                conn.execute(
-                    "UPDATE devhost_leases SET checkpoint = ?, expires_us = ?"
-                    " WHERE name = ? AND owner = ?",
-                    (value, _now_us() + int(self.ttl * 1e6), name, self.owner),
-                ).rowcount
-            )
-
+        move = (value, _now_us() + int(self.ttl * 1e6), name, self.owner)
         # Deferred: a leader runs it with the units queued meanwhile, in their commit.
         with self.database.transaction(deferred=True):
-            self.database.defer("lease", name, None, move)
+            self.database.defer(
+                "lease",
+                name,
+                None,
+                lambda conn: rows.extend(move_checkpoints(conn, [move])),
+                batch=(move_checkpoints, move),
+                done=rows.append,
+            )
         moved = rows[0]
         with self._lock:
             if moved:
@@ -163,3 +173,14 @@ class LeaseKeeper:
             else:
                 self._held.pop(name, None)
         return bool(moved)
+
+
+def move_checkpoints(conn: sqlite3.Connection, moves: list[tuple[int, int, str, str]]) -> list[int]:
+    """(checkpoint, expires_us, name, owner) each: rows changed (0: the owner lost the lease)."""
+    return [
+        conn.execute(
+            "UPDATE devhost_leases SET checkpoint = ?, expires_us = ? WHERE name = ? AND owner = ?",
+            move,
+        ).rowcount
+        for move in moves
+    ]

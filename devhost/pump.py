@@ -35,6 +35,9 @@ class Source(Generic[T]):
     # False: an item the function is not given, only read past (as a document that is not in
     # the triggered container); a batch of nothing else moves the checkpoint uninvoked.
     delivers: Callable[[T], bool] = lambda _: True
+    # Leases that hosts share out evenly (a function's feed ranges, a hub's partitions); by
+    # default the lease is a group of its own.
+    group: str = ""
 
 
 class Pump(threading.Thread, Generic[T]):
@@ -53,7 +56,7 @@ class Pump(threading.Thread, Generic[T]):
         self.function, self.source, self.keeper, self.invoker = function, source, keeper, invoker
         self.database, self.stopping = database, stopping
         self.poll_seconds, self.acquire_seconds = poll_seconds, acquire_seconds
-        self.lease = source.lease
+        self.lease, self.group = source.lease, source.group or source.lease
 
     def run(self) -> None:
         lease = self.source.lease

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.sqlite import SqliteEventStore
+from adapters.sqlite import FeedRange, SqliteEventStore
 from adapters.sqlite_database import FEED_TOPIC
 from adapters.sqlite_log import HubMessage, SqliteHubLog, hub_topic
 from devhost import payloads
@@ -19,8 +19,12 @@ _DECODER = json.JSONDecoder()
 FEED_DOC_TYPE = "event"  # what the orchestrator's container holds (domain/messages.py DocType)
 
 
-def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int, str | None]]:
-    """The events container's feed in append order: its domain events only. The saga's own
+def change_feed(
+    function: Function, store: SqliteEventStore, ranges: int = 1
+) -> list[Source[tuple[int, str | None]]]:
+    """The events container's feed, split into `ranges` ranges with a lease each (see
+    adapters/sqlite.py FeedRange): one range keeps the lease name of a feed never split.
+    Each range in append order: its domain events only. The saga's own
     streams share the local table but are not the orchestrator's input (in Azure they are
     kept out of the triggered container), so they come without their text and are passed
     over (the checkpoint moves past them) rather than delivered and skipped by the app. With
@@ -33,16 +37,44 @@ def change_feed(function: Function, store: SqliteEventStore) -> Source[tuple[int
         f"cosmosdb:{trigger['databaseName']}/{trigger['containerName']}"
         f":{trigger.get('leaseContainerPrefix') or ''}"
     )
+    if ranges < 1:
+        raise ValueError(f"the change feed needs at least one range, not {ranges}")
+    if ranges == 1:
+        return [_feed_range(function, store, lease, lease, None)]
+    return [
+        _feed_range(function, store, f"{lease}#{i}/{ranges}", lease, FeedRange(i, ranges))
+        for i in range(ranges)
+    ]
+
+
+def range_of_lease(lease: str) -> FeedRange | None:
+    """The feed range a change-feed lease name says (`...#index/count`), None if unsplit."""
+    _, split, suffix = lease.rpartition("#")
+    if not split:
+        return None
+    index, _, count = suffix.partition("/")
+    return FeedRange(int(index), int(count))
+
+
+def _feed_range(
+    function: Function,
+    store: SqliteEventStore,
+    lease: str,
+    group: str,
+    feed_range: FeedRange | None,
+) -> Source[tuple[int, str | None]]:
+    trigger = function.trigger
     limit = int(trigger.get("maxItemsPerInvocation") or MAX_ITEMS_PER_INVOCATION)
 
     def read(after: int) -> Sequence[tuple[int, str | None]]:
         return [
             (position, None if text is None else _with_lsn(text, position))
-            for position, text in store.read_feed_of(FEED_DOC_TYPE, after, limit)
+            for position, text in store.read_feed_of(FEED_DOC_TYPE, after, limit, feed_range)
         ]
 
     return Source(
         lease=lease,
+        group=group,
         topic=FEED_TOPIC,
         start=0 if trigger.get("startFromBeginning") else store.feed_position(),
         read=read,
@@ -100,6 +132,7 @@ def hub_partitions(
 
         return Source(
             lease=f"eventhub:{hub}/{group}:{partition}",
+            group=f"eventhub:{hub}/{group}",
             topic=hub_topic(hub, partition),
             start=-1,
             read=lambda after: log.read(hub, partition, after, limit),

@@ -4,6 +4,7 @@ delivered. Zero everywhere means quiet (nothing in flight between the triggers).
 from __future__ import annotations
 
 from adapters.sqlite_database import SqliteDatabase
+from devhost.sources import range_of_lease
 
 
 def backlog(database: SqliteDatabase, hubs: list[tuple[str, str]]) -> dict[str, int]:
@@ -14,8 +15,16 @@ def backlog(database: SqliteDatabase, hubs: list[tuple[str, str]]) -> dict[str, 
     (last_position,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
     for name, checkpoint in conn.execute(
         "SELECT name, checkpoint FROM devhost_leases WHERE name LIKE 'cosmosdb:%'"
-    ):
-        result[name] = last_position - (checkpoint or 0)
+    ).fetchall():
+        feed_range = range_of_lease(name)
+        if feed_range is None:
+            result[name] = last_position - (checkpoint or 0)
+            continue
+        low, high = feed_range.buckets  # a range's checkpoint moves past its own documents only
+        (result[name],) = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE position > ? AND feed_bucket BETWEEN ? AND ?",
+            (checkpoint or 0, low, high),
+        ).fetchone()
     checkpoints = dict(
         conn.execute("SELECT name, checkpoint FROM devhost_leases WHERE name LIKE 'eventhub:%'")
     )

@@ -41,7 +41,7 @@ def test_the_feed_delivers_domain_events_as_stored_with_their_lsn_and_not_saga_s
     store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1")
     store.append("saga-Q1", 0, batch("saga-Q1", 0, 2), "evt-1")
     store.append("quote-Q1", 1, batch("quote-Q1", 1, 1, tag="b"), "cmd-2")
-    source = sources.change_feed(orchestrator(), store)
+    (source,) = sources.change_feed(orchestrator(), store)
 
     items = source.read(source.start)
     delivered = [item for item in items if source.delivers(item)]
@@ -70,7 +70,7 @@ def test_a_pump_moves_past_a_batch_with_nothing_to_deliver_without_invoking(
         "orchestrate", "cosmosDBTrigger", TRIGGER, RetryPolicy(0), calls.append, False
     )
     keeper = LeaseKeeper(store.database, "host-1", [], 5.0)
-    source = sources.change_feed(function, store)
+    (source,) = sources.change_feed(function, store)
     stopping = threading.Event()
     pump = Pump(function, source, keeper, Invoker(store.database, stopping), store.database,
                 stopping)  # fmt: skip

@@ -190,3 +190,39 @@ def _context() -> object:
     from devhost.context import Context
 
     return Context("handle", 0, 0, "")
+
+
+def test_units_a_leader_runs_together_commit_but_the_one_that_conflicts(
+    database: SqliteDatabase,
+) -> None:
+    store = SqliteEventStore(database)
+    store.append("quote-Q3", 0, batch("quote-Q3", 0, 1, tag="first"), "cmd-first")
+    leading, outcomes = threading.Event(), {}
+
+    def slow(conn: object) -> None:  # the first leader's only write: the others queue meanwhile
+        leading.set()
+        time.sleep(0.3)
+
+    def first() -> None:
+        with database.transaction(deferred=True):
+            database.defer("test", "slow", None, slow)
+
+    def unit(n: int) -> None:
+        try:
+            with database.transaction(deferred=True, verify=False):
+                store.append(f"quote-Q{n}", 0, batch(f"quote-Q{n}", 0, 1), f"cmd-{n}")
+            outcomes[n] = "committed"
+        except ConcurrencyConflict:
+            outcomes[n] = "conflict"
+
+    leader = threading.Thread(target=first)
+    leader.start()
+    leading.wait(10)
+    units = [threading.Thread(target=unit, args=(n,)) for n in range(5)]
+    for thread in units:
+        thread.start()
+    for thread in [leader, *units]:
+        thread.join(30)
+    assert outcomes == {n: "conflict" if n == 3 else "committed" for n in range(5)}
+    assert [len(store.read_stream(f"quote-Q{n}")) for n in range(5)] == [1, 1, 1, 1, 1]
+    assert [e.eventId for e in store.read_stream("quote-Q3")] == ["evt-quote-Q3-1-first"]
