@@ -409,7 +409,9 @@ class SqliteDatabase:
         writer = self._writer
         group = writer.group
         began = group is None
-        if began and self._child is not None and self._in_child(tickets):
+        # One unit alone (a quiet host) is written here: the round trip to the child would
+        # only add to its latency; under load the groups are many units, and go there.
+        if began and len(tickets) > 1 and self._child is not None and self._in_child(tickets):
             return
         try:
             if group is None:
