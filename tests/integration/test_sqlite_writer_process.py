@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from adapters.sqlite import SqliteEventStore, SqliteViewStore
-from adapters.sqlite_database import SqliteDatabase
+from adapters.sqlite_database import WRITER_PROCESS_UNITS, SqliteDatabase
 from application.ports import ConcurrencyConflict
 from application.read_model import QuoteView
 from devhost.leases import LeaseKeeper
@@ -63,6 +63,19 @@ def queued(database: SqliteDatabase, units: list[Callable[[], object]]) -> list[
     return results
 
 
+def fillers(database: SqliteDatabase, count: int) -> list[Callable[[], object]]:
+    """Units of appends to streams of their own, so that a group is big enough to be sent to
+    the writer process (WRITER_PROCESS_UNITS)."""
+    store = SqliteEventStore(database)
+    return [
+        unit(
+            database,
+            lambda n=n: store.append(f"quote-F{n}", 0, batch(f"quote-F{n}", 0, 1), f"f{n}"),
+        )
+        for n in range(count)
+    ]
+
+
 def unit(database: SqliteDatabase, write: Callable[[], object]) -> Callable[[], object]:
     def deferring() -> object:
         with database.transaction(deferred=True, verify=False):
@@ -81,6 +94,7 @@ def test_a_group_of_units_is_committed_by_the_writer_process_and_read_by_everyon
         [
             unit(database, lambda: store.append("quote-Q1", 0, batch("quote-Q1", 0, 2), "c-1")),
             unit(database, lambda: views.save(QuoteView(id="Q1", customerId="C1"), None)),
+            *fillers(database, WRITER_PROCESS_UNITS - 2),
         ],
     )
     assert database.stats()["writer process groups"] == 1  # the child wrote them
@@ -91,11 +105,10 @@ def test_a_group_of_units_is_committed_by_the_writer_process_and_read_by_everyon
     assert stored.view.customerId == "C1"
 
 
-def test_one_unit_alone_is_written_by_the_host_itself(database: SqliteDatabase) -> None:
-    store = SqliteEventStore(database)
-    with database.transaction(deferred=True, verify=False):
-        store.append("quote-Q1", 0, batch("quote-Q1", 0, 1), "cmd-1")
-    assert len(SqliteEventStore(database.path).read_stream("quote-Q1")) == 1
+def test_a_small_group_is_written_by_the_host_itself(database: SqliteDatabase) -> None:
+    queued(database, fillers(database, WRITER_PROCESS_UNITS - 1))
+    reader = SqliteEventStore(database.path)
+    assert [len(reader.read_stream(f"quote-F{n}")) for n in range(3)] == [1, 1, 1]
     assert "writer process groups" not in database.stats()
 
 
@@ -135,7 +148,7 @@ def test_a_dead_writer_process_leaves_the_host_writing_itself(database: SqliteDa
             database, lambda: store.append(f"quote-Q{n}", 0, batch(f"quote-Q{n}", 0, 1), f"cmd-{n}")
         )
 
-    queued(database, [append(1), append(2)])
+    queued(database, [append(1), append(2), *fillers(database, WRITER_PROCESS_UNITS - 2)])
     reader = SqliteEventStore(database.path)
     assert [len(reader.read_stream(f"quote-Q{n}")) for n in (1, 2)] == [1, 1]
     assert database._child is None
@@ -147,9 +160,8 @@ def test_checkpoints_moved_by_the_writer_process_are_fenced_by_their_leases(
     owner, other = LeaseKeeper(database, "one", ["a"], 5), LeaseKeeper(database, "two", ["a"], 5)
     owner.heartbeat()
     assert owner.try_acquire("a")
-    moved = queued(
-        database, [lambda: owner.save_checkpoint("a", 7), lambda: other.save_checkpoint("a", 9)]
-    )
-    assert moved == [True, False]  # not its lease: the child's UPDATE moved no row
+    moves = [lambda: owner.save_checkpoint("a", 7), lambda: other.save_checkpoint("a", 9)]
+    moved = queued(database, [*moves, *fillers(database, WRITER_PROCESS_UNITS - 2)])
+    assert moved[:2] == [True, False]  # not its lease: the child's UPDATE moved no row
     assert database.stats()["writer process groups"] == 1
     assert owner.checkpoint("a") == 7
