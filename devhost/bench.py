@@ -45,7 +45,7 @@ def run_once(args: argparse.Namespace, tree: Path) -> Result:
         hosts: list[HostProcess] = []
         try:
             for n, role in enumerate(roles):
-                hosts.append(start_host(tree, data_dir, n, role, args.strace))
+                hosts.append(start_host(tree, data_dir, n, role, args.strace, len(roles)))
             result = _drive(args, data_dir, hosts)
         finally:
             for host in hosts:

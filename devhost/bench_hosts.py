@@ -32,7 +32,7 @@ class HostProcess:
 
 
 def start_host(
-    tree: Path, data_dir: Path, n: int, role: str = "all", strace: bool = False
+    tree: Path, data_dir: Path, n: int, role: str = "all", strace: bool = False, hosts: int = 1
 ) -> HostProcess:
     port = free_port()
     log = (data_dir / f"bench-host{n}.log").open("ab")
@@ -44,6 +44,9 @@ def start_host(
         strace_command = ["strace", "-f", "--seccomp-bpf", "-qq", "-ttt", "-o", str(trace)]
         command = [*strace_command, "-e", f"trace={FSYNC_CALLS}", *command]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the tree's own code
+    # As many ranges of the change feed as hosts that run every function, so that each runs
+    # an orchestrator (devhost/host.py DEFAULT_FEED_RANGES), unless the caller chose.
+    env.setdefault("DEVHOST_FEED_RANGES", str(hosts if role == "all" else 1))
     process = subprocess.Popen(command, cwd=tree, stdout=log, stderr=log, env=env)
     log.close()
     client = Client(f"http://127.0.0.1:{port}", timeout=60)
