@@ -304,6 +304,19 @@ class SqliteDatabase:
             pending.failed = error
             raise
 
+    def _begin(self) -> _Group:
+        """Open a group (this thread holds the turn): the file lock, then BEGIN IMMEDIATE."""
+        writer, conn = self._writer, self._own_connection()
+        writer.file_lock.acquire()
+        writer.locked_at = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            writer.file_lock.release()
+            raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
+        group = writer.group = _Group(conn)
+        return group
+
     def _join(self) -> None:
         """Take the write turn, begin a group if none is open, and open this unit in it."""
         writer, local = self._writer, self._local
@@ -320,15 +333,7 @@ class SqliteDatabase:
         group = writer.group
         try:
             if group is None:
-                conn = self._own_connection()
-                writer.file_lock.acquire()
-                writer.locked_at = time.perf_counter()
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    writer.file_lock.release()
-                    raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
-                group = writer.group = _Group(conn)
+                group = self._begin()
             group.conn.execute("SAVEPOINT unit")
         except BaseException:
             if writer.group is None:
@@ -420,15 +425,7 @@ class SqliteDatabase:
             return
         try:
             if group is None:
-                conn = self._own_connection()
-                writer.file_lock.acquire()
-                writer.locked_at = time.perf_counter()
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    writer.file_lock.release()
-                    raise (_unavailable(exc) or TransientFailure(f"sqlite busy: {exc}")) from exc
-                group = writer.group = _Group(conn)
+                group = self._begin()
         except BaseException as error:
             with writer.lock:
                 for ticket in tickets:
