@@ -117,18 +117,12 @@ def test_a_unit_that_raises_writes_nothing_it_queued(database: SqliteDatabase) -
     assert store.read_stream("quote-Q1") == []
 
 
-def test_one_leader_commits_the_units_queued_behind_it_and_a_conflicting_one_fails_alone(
-    database: SqliteDatabase,
-) -> None:
-    store = SqliteEventStore(database)
-    queued, outcomes = 4, {}
-    holding, release = threading.Event(), threading.Event()
-
-    def holder() -> None:  # holds the write turn while the deferring units end and queue
-        with database.transaction():
-            store.append("quote-Q3", 0, batch("quote-Q3", 0, 1, tag="first"), "cmd-first")
-            holding.set()
-            release.wait(10)
+def appending_units(
+    database: SqliteDatabase, count: int
+) -> tuple[list[threading.Thread], dict[int, str]]:
+    """Started threads, each a deferring unit that appends the first event of quote-Q<n>
+    trusting its cache (verify=False), and what each met, once joined: committed or conflict."""
+    store, outcomes = SqliteEventStore(database), {}
 
     def unit(n: int) -> None:
         try:
@@ -138,13 +132,30 @@ def test_one_leader_commits_the_units_queued_behind_it_and_a_conflicting_one_fai
         except ConcurrencyConflict:
             outcomes[n] = "conflict"
 
+    threads = [threading.Thread(target=unit, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def test_one_leader_commits_the_units_queued_behind_it_and_a_conflicting_one_fails_alone(
+    database: SqliteDatabase,
+) -> None:
+    store = SqliteEventStore(database)
+    queued = 4
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:  # holds the write turn while the deferring units end and queue
+        with database.transaction():
+            store.append("quote-Q3", 0, batch("quote-Q3", 0, 1, tag="first"), "cmd-first")
+            holding.set()
+            release.wait(10)
+
     first = threading.Thread(target=holder)
     first.start()
     holding.wait(10)
     before = database.stats().get("commits", 0)
-    units = [threading.Thread(target=unit, args=(n,)) for n in range(queued)]
-    for thread in units:
-        thread.start()
+    units, outcomes = appending_units(database, queued)
     deadline = time.monotonic() + 10
     while len(database._writer.tickets) < queued and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -197,7 +208,7 @@ def test_units_a_leader_runs_together_commit_but_the_one_that_conflicts(
 ) -> None:
     store = SqliteEventStore(database)
     store.append("quote-Q3", 0, batch("quote-Q3", 0, 1, tag="first"), "cmd-first")
-    leading, outcomes = threading.Event(), {}
+    leading = threading.Event()
 
     def slow(conn: object) -> None:  # the first leader's only write: the others queue meanwhile
         leading.set()
@@ -207,20 +218,10 @@ def test_units_a_leader_runs_together_commit_but_the_one_that_conflicts(
         with database.transaction(deferred=True):
             database.defer("test", "slow", None, slow)
 
-    def unit(n: int) -> None:
-        try:
-            with database.transaction(deferred=True, verify=False):
-                store.append(f"quote-Q{n}", 0, batch(f"quote-Q{n}", 0, 1), f"cmd-{n}")
-            outcomes[n] = "committed"
-        except ConcurrencyConflict:
-            outcomes[n] = "conflict"
-
     leader = threading.Thread(target=first)
     leader.start()
     leading.wait(10)
-    units = [threading.Thread(target=unit, args=(n,)) for n in range(5)]
-    for thread in units:
-        thread.start()
+    units, outcomes = appending_units(database, 5)
     for thread in [leader, *units]:
         thread.join(30)
     assert outcomes == {n: "conflict" if n == 3 else "committed" for n in range(5)}
