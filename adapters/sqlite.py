@@ -197,10 +197,8 @@ class SqliteEventStore:
                 insert(conn)
                 self._db.changed(FEED_TOPIC)
             return Outcome.APPENDED
-        queued = self._queued(stream_id)
-        conn = self._db.connection()
         if self._db.verifying() and self._handled(
-            conn, stream_id, expected_version, command_id, queued
+            self._db.connection(), stream_id, expected_version, command_id, self._queued(stream_id)
         ):
             return Outcome.ALREADY_HANDLED
         queue = _Queued(tuple(events), command_id)

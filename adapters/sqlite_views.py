@@ -156,11 +156,7 @@ class SqliteViewStore:
         def write(conn: sqlite3.Connection) -> None:
             _write_views(conn, [(etag, values)])
 
-        saved = Versioned(view=view, etag=values[0])
-        batch = (_write_views, (etag, values))
-        if self._db.deferring() and not self._db.verifying():
-            self._db.defer("views", view.id, saved, write, batch=batch)
-        elif self._db.deferring():
+        if self._db.deferring() and self._db.verifying():
             queued = self._db.pending("views", view.id)
             current = queued[-1].etag if queued else self._etag(view.id)  # type: ignore[attr-defined]
             if current != etag:
@@ -169,9 +165,8 @@ class SqliteViewStore:
                     if etag is None
                     else f"view {view.id} changed since it was read"
                 )
-            self._db.defer("views", view.id, saved, write, batch=batch)
-        else:
-            self._db.defer("views", view.id, None, write)
+        saved = Versioned(view=view, etag=values[0])
+        self._db.defer("views", view.id, saved, write, batch=(_write_views, (etag, values)))
         return values[0]
 
     def _etag(self, view_id: str) -> str | None:
