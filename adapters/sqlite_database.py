@@ -361,8 +361,7 @@ class SqliteDatabase:
         try:
             if error is None:
                 conn.execute("RELEASE unit")
-                for database, topics in local.topics.items():
-                    group.changes.setdefault(database, set()).update(topics)
+                group.add_changes(local.topics)
             elif conn.in_transaction:
                 conn.execute("ROLLBACK TO unit")
                 conn.execute("RELEASE unit")
@@ -421,7 +420,9 @@ class SqliteDatabase:
         # A small group (a quiet host) is written here: the round trip to the child would
         # only add to its latency; under load the groups are many units, and go there.
         many = len(tickets) >= WRITER_PROCESS_UNITS
-        if began and many and self._child is not None and self._in_child(tickets):
+        sent = began and many and self._child is not None
+        outcome = self._in_child(tickets) if sent else None
+        if outcome == "committed":
             return
         try:
             if group is None:
@@ -434,7 +435,9 @@ class SqliteDatabase:
                 writer.turn.notify_all()
             return
         conn = group.conn
-        if began and len(tickets) > 1 and self._run_whole(conn, tickets):
+        # After the child rolled the group back, running it whole here would fail alike.
+        whole = began and len(tickets) > 1 and outcome != "failed"
+        if whole and self._run_whole(conn, tickets):
             group.members += len(tickets)
             self._finish(group, tickets)
             return
@@ -444,8 +447,7 @@ class SqliteDatabase:
                 for op in ticket.ops:
                     op.run(conn)
                 conn.execute("RELEASE unit")
-                for database, topics in ticket.topics.items():
-                    group.changes.setdefault(database, set()).update(topics)
+                group.add_changes(ticket.topics)
             except BaseException as failure:
                 ticket.error = _unavailable(failure) if isinstance(failure, sqlite3.Error) else None
                 ticket.error = ticket.error or failure
@@ -467,14 +469,15 @@ class SqliteDatabase:
 
         self._child = WriterProcess(self.path, self._synchronous)
 
-    def _in_child(self, tickets: list[_Ticket]) -> bool:
-        """Run and commit the units in the writer process: False (nothing written) if one
-        of their writes cannot go there, or the group failed there (then they run here, one
-        by one, so that the failure is its own), or the child is gone."""
+    def _in_child(self, tickets: list[_Ticket]) -> str:
+        """Run and commit the units in the writer process: "committed"; "failed" if the
+        child rolled the group back (then they run here, one by one, so that the failure is
+        its own); "not sent" if one of their writes cannot go there or the child is gone.
+        Nothing is written unless committed."""
         from adapters.sqlite_writer import WriterFailed, batcher_name
 
         if any(op.batch is None for ticket in tickets for op in ticket.ops):
-            return False
+            return "not sent"
         assert self._child is not None
         batches, _ = _batches(tickets)
         started = time.perf_counter()
@@ -482,10 +485,10 @@ class SqliteDatabase:
             results = self._child.run([(batcher_name(b), p) for b, p in batches.items()])
         except WriterFailed:
             self._stats["writer process fallbacks"] += 1
-            return False
+            return "failed"
         except (EOFError, OSError):  # the child died: this process writes from now on
             self._child = None
-            return False
+            return "not sent"
         _deliver(tickets, list(batches), results)
         self._stats["write lock us"] += int((time.perf_counter() - started) * 1e6)
         self._stats["commits"] += 1
@@ -499,7 +502,7 @@ class SqliteDatabase:
                 ticket.done = True
             writer.hand_over_locked()
             writer.turn.notify_all()
-        return True
+        return "committed"
 
     def _run_whole(self, conn: sqlite3.Connection, tickets: list[_Ticket]) -> bool:
         """Run the units of a group this leader began in one savepoint, not one each (two
@@ -521,8 +524,7 @@ class SqliteDatabase:
         group = self._writer.group
         assert group is not None
         for ticket in tickets:
-            for database, topics in ticket.topics.items():
-                group.changes.setdefault(database, set()).update(topics)
+            group.add_changes(ticket.topics)
         return True
 
     def _finish(self, group: _Group, tickets: Sequence[_Ticket] = ()) -> None:
@@ -683,6 +685,11 @@ class _Group:
     changes: dict[SqliteDatabase, set[str]] = field(default_factory=dict)
     error: BaseException | None = None
     done: bool = False
+
+    def add_changes(self, topics: dict[SqliteDatabase, set[str]]) -> None:
+        """A member's changed topics, announced when the group commits."""
+        for database, changed in topics.items():
+            self.changes.setdefault(database, set()).update(changed)
 
 
 class _Writer:
