@@ -19,6 +19,7 @@ from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog
 from application.ports import TransientFailure
 from devhost import sources
+from devhost.doorbell import Doorbell
 from devhost.failures import log_failure
 from devhost.functions import Function, discover
 from devhost.http import HttpApp, HttpRoutes
@@ -70,6 +71,7 @@ class Host:
         self.database = SqliteDatabase.shared(data_dir / "store.db")
         if os.environ.get("DEVHOST_WRITER_PROCESS", "1") != "0":
             self.database.use_writer_process()
+        self.doorbell = Doorbell(data_dir / "doorbells", self.database)
         self.store = SqliteEventStore(self.database)
         self.log = SqliteHubLog(self.database)
         self.stopping = threading.Event()
@@ -123,6 +125,7 @@ class Host:
             self.options.reuse_port,
             HttpLimits.from_environment(),
         )
+        self.doorbell.start()
         self.keeper.heartbeat()
         self._heart = threading.Thread(target=self._beat, name="lease heartbeat", daemon=True)
         self._heart.start()
@@ -161,6 +164,7 @@ class Host:
             self.server.server_close()
         for thread in self._threads:
             thread.join(timeout)
+        self.doorbell.stop()
         try:
             self.keeper.forget_host()
         except TransientFailure as error:  # e.g. a full disk: the leases expire on their own
