@@ -50,6 +50,7 @@ class HostOptions:
     poll_seconds: float = 0.05
     reuse_port: bool = False
     role: str = "all"  # all | http (HTTP triggers only) | triggers (everything but HTTP)
+    listener: socket.socket | None = None  # a listening socket to serve on (devhost/workers.py)
     app_dir: Path = field(default_factory=lambda: APP_DIR)
 
 
@@ -124,6 +125,7 @@ class Host:
             HttpApp(HttpRoutes(http, prefix), self.invoker, self._admin),
             self.options.reuse_port,
             HttpLimits.from_environment(),
+            self.options.listener,
         )
         self.doorbell.start()
         self.keeper.heartbeat()
