@@ -87,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_cost(50 if args.sagas is None else args.sagas, args.feed, args.ids)
     if args.command == "bench":
         from devhost.bench import run_bench
-
         from devhost.workers import worker_processes
 
         if args.sagas is None:
