@@ -29,8 +29,8 @@ STOP_SECONDS = 60.0
 def worker_processes(environ: Mapping[str, str] = os.environ) -> int:
     """DEVHOST_PROCESSES, else one per core up to two on Linux (a worker needs the parent's
     socket and dies with it: both are Linux's), else one."""
-    if LISTEN_FD in environ:
-        return 1  # a worker never supervises
+    if LISTEN_FD in environ or os.name != "posix":
+        return 1  # a worker never supervises; and only POSIX hands a socket down (pass_fds)
     if "DEVHOST_PROCESSES" in environ:
         return max(1, int(environ["DEVHOST_PROCESSES"]))
     return min(2, os.cpu_count() or 1) if sys.platform == "linux" else 1
@@ -54,7 +54,11 @@ def _die_with_parent(supervisor: int) -> None:
 def supervise(argv: Sequence[str], bind: str, port: int, processes: int) -> int:
     """Listen on (bind, port), run `processes` workers with `argv` until SIGINT or SIGTERM,
     then stop them gracefully. 1 if a worker failed at its start (its log says why)."""
-    listener = socket.create_server((bind, port), backlog=1024)
+    try:
+        listener = socket.create_server((bind, port), backlog=1024)
+    except OSError as error:
+        logger.error("cannot listen on %s:%d: %s", bind, port, error)
+        return 1
     listener.set_inheritable(True)
     env = dict(os.environ)
     env |= {LISTEN_FD: str(listener.fileno()), "DEVHOST_SUPERVISOR": str(os.getpid())}

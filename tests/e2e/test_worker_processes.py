@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -129,3 +130,16 @@ def test_a_worker_that_fails_at_its_start_stops_the_host_with_exit_1(tmp_path: P
     )  # fmt: skip
     assert result.returncode == 1
     assert "failed at its start" in result.stderr
+
+
+def test_a_host_on_a_port_in_use_says_so_and_exits_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(port)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
