@@ -143,3 +143,21 @@ def test_a_host_on_a_port_in_use_says_so_and_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_to_the_terminals_process_group_stops_every_process_cleanly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    port = free_port()
+    with (tmp_path / "host.log").open("wb") as log:
+        host = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    client = Client(f"http://127.0.0.1:{port}")
+    client.wait_until_ready(timeout=30)
+    run_sagas(client, "interrupted", 2)
+    os.killpg(host.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of it
+    assert host.wait(timeout=60) == 0
+    text = (tmp_path / "host.log").read_text()
+    assert "Traceback" not in text
+    assert text.count(" stopped") == 2  # each worker's graceful stop
