@@ -7,7 +7,6 @@ under `BEGIN IMMEDIATE`, so many threads and processes share it.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import zlib
@@ -181,7 +180,7 @@ class SqliteEventStore:
                 e.sequenceNumber,
                 e.eventId,
                 e.eventType,
-                json.dumps(e.to_document()),
+                e.document_text(),
                 feed_bucket(e.correlationId),
             )
             for e in events

@@ -102,6 +102,9 @@ class SqliteDatabase:
         self._stats: Counter[str] = Counter()
         self._schemas: set[str] = set()
         self._child: WriterProcess | None = None
+        # Called with the topics of each commit of this process (devhost/doorbell.py rings the
+        # other processes on this file with it).
+        self.on_commit: Callable[[set[str]], None] | None = None
 
     @classmethod
     def shared(cls, path: str | os.PathLike[str], synchronous: str = "FULL") -> SqliteDatabase:
@@ -573,6 +576,13 @@ class SqliteDatabase:
     def _announce(self, topics: set[str]) -> None:
         if not topics:
             return
+        self.announce(topics)
+        if self.on_commit is not None:
+            self.on_commit(topics)
+
+    def announce(self, topics: set[str]) -> None:
+        """Wake the waiters of `topics` (a commit of this process, or of another one that said
+        so)."""
         with self._changes:
             for topic in topics:
                 self._generations[topic] = self._generations.get(topic, 0) + 1
@@ -588,8 +598,8 @@ class SqliteDatabase:
             return self._generations.get(topic, 0)
 
     def wait_for_change(self, topics: Sequence[str], seen: Sequence[int], timeout: float) -> None:
-        """Wait until a commit of this process changed one of `topics` since `seen` (their
-        generations), or `timeout` passed (other processes' commits are not announced)."""
+        """Wait until a commit changed one of `topics` since `seen` (their generations), or
+        `timeout` passed (another process's commit wakes only those it `announce`s to)."""
         woken = threading.Event()
         with self._changes:
             if any(self._generations.get(t, 0) != s for t, s in zip(topics, seen, strict=True)):

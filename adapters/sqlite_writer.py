@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -125,6 +126,9 @@ def serve(path: str, synchronous: str, stdin: IO[bytes], stdout: IO[bytes]) -> N
 
 
 if __name__ == "__main__":
+    # Its host ends it (by closing the pipe); a Ctrl-C in the terminal, which reaches every
+    # process of the group, must not cut a group's commit short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever an imported module prints must not corrupt the answers
     serve(sys.argv[1], sys.argv[2], sys.stdin.buffer, answers)

@@ -60,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=32, help="bench: HTTP clients")
     parser.add_argument("--rate", type=float, default=None, help="bench: sagas/s (open loop)")
-    parser.add_argument("--hosts", type=int, default=1, help="bench: host processes")
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=None,
+        help="bench: host processes (default: as many as `serve` runs workers, DEVHOST_PROCESSES)",
+    )
     parser.add_argument(
         "--split", action="store_true", help="bench: one HTTP host and one trigger host"
     )
@@ -82,9 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_cost(50 if args.sagas is None else args.sagas, args.feed, args.ids)
     if args.command == "bench":
         from devhost.bench import run_bench
+        from devhost.workers import worker_processes
 
         if args.sagas is None:
             args.sagas = 2000
+        if args.hosts is None:
+            args.hosts = worker_processes()
 
         return run_bench(args)
     if args.command == "index":
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.write)
     if args.command in ("sagas", "show"):
         return cli.run(args)
-    return serve(args)
+    return serve(args, sys.argv[1:] if argv is None else argv)
 
 
 def index(app_dir: Path | None) -> int:
@@ -114,26 +122,31 @@ def index(app_dir: Path | None) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
-    # A thread holding the SQLite write lock must not wait 5 ms (the default) for the GIL
-    # behind HTTP threads: measured ~10% more sagas/s with 1 ms.
-    sys.setswitchinterval(0.001)
+def serve(args: argparse.Namespace, argv: list[str]) -> int:
     from devhost.host import Host, HostOptions
+    from devhost.workers import inherited_socket, supervise, worker_processes
 
+    port = 7071 if args.port is None else args.port
+    processes = worker_processes()
+    if processes > 1:
+        return supervise(argv, "127.0.0.1", port, processes)
+    listener = inherited_socket()  # a worker of a supervisor serves on its socket
     host = Host(
         HostOptions(
             data_dir=args.data_dir or Path(".devhost"),
-            port=7071 if args.port is None else args.port,
+            port=port,
             lease_seconds=args.lease_seconds,
             reuse_port=args.reuse_port,
             role=args.role,
+            listener=listener,
         )
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     host.start()
-    print(f"devhost listening on http://127.0.0.1:{host.port}/api", flush=True)
+    if listener is None:
+        print(f"devhost listening on http://127.0.0.1:{host.port}/api", flush=True)
     while not stop.wait(0.5):
         pass
     host.stop()

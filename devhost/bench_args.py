@@ -23,5 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bench: interleaved runs of REV's hosts and the working tree's",
     )
     parser.add_argument("--runs", type=int, default=3, help="bench --compare: runs per side")
+    parser.add_argument(
+        "--rev-hosts",
+        type=int,
+        default=None,
+        help="bench --compare: REV's host processes (default: as --hosts; 1 runs REV as its"
+        " `python -m devhost` did before worker processes)",
+    )
     # A test hook: verify against this policy limit instead of the deployed one (must fail).
     parser.add_argument("--expect-max-policies", type=int, default=None, help=argparse.SUPPRESS)

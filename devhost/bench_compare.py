@@ -31,9 +31,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def _interleave(args: argparse.Namespace, trees: dict[str, Path]) -> dict[str, list[Result]]:
     results: dict[str, list[Result]] = {label: [] for label in trees}
+    rev_args = argparse.Namespace(**vars(args))
+    if args.rev_hosts is not None:
+        rev_args.hosts = args.rev_hosts
     for run in range(args.runs):
         for label, tree in trees.items():
-            result = run_once(args, tree)
+            result = run_once(rev_args if tree != TREE else args, tree)
             results[label].append(result)
             print_result(result, f"{label}, run {run + 1}/{args.runs}")
     return results

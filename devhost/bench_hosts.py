@@ -47,6 +47,9 @@ def start_host(
     # As many ranges of the change feed as hosts that run every function, so that each runs
     # an orchestrator (devhost/host.py DEFAULT_FEED_RANGES), unless the caller chose.
     env.setdefault("DEVHOST_FEED_RANGES", str(hosts if role == "all" else 1))
+    # Each host is one process: the bench runs the workers itself (to read each one's
+    # statistics), as `python -m devhost` would (devhost/workers.py).
+    env["DEVHOST_PROCESSES"] = "1"
     process = subprocess.Popen(command, cwd=tree, stdout=log, stderr=log, env=env)
     log.close()
     client = Client(f"http://127.0.0.1:{port}", timeout=60)

@@ -19,6 +19,7 @@ from adapters.sqlite_database import SqliteDatabase
 from adapters.sqlite_log import SqliteHubLog
 from application.ports import TransientFailure
 from devhost import sources
+from devhost.doorbell import Doorbell
 from devhost.failures import log_failure
 from devhost.functions import Function, discover
 from devhost.http import HttpApp, HttpRoutes
@@ -49,6 +50,7 @@ class HostOptions:
     poll_seconds: float = 0.05
     reuse_port: bool = False
     role: str = "all"  # all | http (HTTP triggers only) | triggers (everything but HTTP)
+    listener: socket.socket | None = None  # a listening socket to serve on (devhost/workers.py)
     app_dir: Path = field(default_factory=lambda: APP_DIR)
 
 
@@ -70,6 +72,7 @@ class Host:
         self.database = SqliteDatabase.shared(data_dir / "store.db")
         if os.environ.get("DEVHOST_WRITER_PROCESS", "1") != "0":
             self.database.use_writer_process()
+        self.doorbell = Doorbell(data_dir / "doorbells", self.database)
         self.store = SqliteEventStore(self.database)
         self.log = SqliteHubLog(self.database)
         self.stopping = threading.Event()
@@ -122,7 +125,9 @@ class Host:
             HttpApp(HttpRoutes(http, prefix), self.invoker, self._admin),
             self.options.reuse_port,
             HttpLimits.from_environment(),
+            self.options.listener,
         )
+        self.doorbell.start()
         self.keeper.heartbeat()
         self._heart = threading.Thread(target=self._beat, name="lease heartbeat", daemon=True)
         self._heart.start()
@@ -161,6 +166,7 @@ class Host:
             self.server.server_close()
         for thread in self._threads:
             thread.join(timeout)
+        self.doorbell.stop()
         try:
             self.keeper.forget_host()
         except TransientFailure as error:  # e.g. a full disk: the leases expire on their own

@@ -218,13 +218,19 @@ class HttpServer:
         app: WsgiApp,
         reuse_port: bool = False,
         limits: HttpLimits | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
+        """Bound to `address`, or serving on `listener`, a socket already listening (one
+        that worker processes share: devhost/workers.py)."""
         limits = limits or HttpLimits()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
+        if listener is not None:
+            sock = listener
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
         adj = Adjustments(
             sockets=[sock],
             threads=limits.threads,

@@ -44,6 +44,9 @@ class LeaseKeeper:
         database.ensure_schema(_SCHEMA)
         self._lock = threading.Lock()
         self._held: dict[str, float] = {}  # name -> monotonic time the lease is safe until
+        # The checkpoint of each lease held since it was taken: only the owner moves it, so
+        # a pump step need not read it again (one SELECT per step, ~4 per saga).
+        self._checkpoints: dict[str, int | None] = {}
         self._hosts = 1
         # Leases shared out evenly among hosts, group by group (a function's feed ranges, a
         # hub's partitions); a name not listed is in one group with the others not listed.
@@ -78,6 +81,7 @@ class LeaseKeeper:
         with self._lock:
             self._hosts = max(1, hosts)
             self._held = dict.fromkeys(held, started + self.ttl * 0.8)
+            self._checkpoints = {n: c for n, c in self._checkpoints.items() if n in held}
 
     def forget_host(self) -> None:
         """Leave: give back every lease (a graceful stop) so others take over at once."""
@@ -89,6 +93,7 @@ class LeaseKeeper:
             conn.execute("DELETE FROM devhost_hosts WHERE owner = ?", (self.owner,))
         with self._lock:
             self._held.clear()
+            self._checkpoints.clear()
 
     # --- leases ------------------------------------------------------------------------------
 
@@ -112,6 +117,7 @@ class LeaseKeeper:
         if taken:
             with self._lock:
                 self._held[name] = started + self.ttl * 0.8
+                self._checkpoints.pop(name, None)  # another host may have moved it meanwhile
         return bool(taken)
 
     def release_surplus(self, name: str) -> bool:
@@ -134,6 +140,7 @@ class LeaseKeeper:
     def release(self, name: str) -> None:
         with self._lock:
             self._held.pop(name, None)
+            self._checkpoints.pop(name, None)
         with self.database.transaction() as conn:
             conn.execute(
                 "UPDATE devhost_leases SET owner = NULL, expires_us = 0"
@@ -144,12 +151,21 @@ class LeaseKeeper:
     # --- checkpoints -------------------------------------------------------------------------
 
     def checkpoint(self, name: str) -> int | None:
+        """The lease's checkpoint: as this host last read or moved it while it holds the
+        lease without a break, else as stored."""
+        with self._lock:
+            if name in self._checkpoints and self._held.get(name, 0.0) > time.monotonic():
+                return self._checkpoints[name]
         row = (
             self.database.connection()
             .execute("SELECT checkpoint FROM devhost_leases WHERE name = ?", (name,))
             .fetchone()
         )
-        return None if row is None else row[0]
+        value = None if row is None else row[0]
+        with self._lock:
+            if name in self._held:
+                self._checkpoints[name] = value
+        return value
 
     def save_checkpoint(self, name: str, value: int) -> bool:
         """Move the checkpoint if this host still owns the lease (and renew it); False, and
@@ -170,8 +186,10 @@ class LeaseKeeper:
         with self._lock:
             if moved:
                 self._held[name] = started + self.ttl * 0.8
+                self._checkpoints[name] = value
             else:
                 self._held.pop(name, None)
+                self._checkpoints.pop(name, None)
         return bool(moved)
 
 

@@ -207,6 +207,11 @@ class EventEnvelope(Envelope):
         """The JSON document as stored (Cosmos item, SQLite row, change-feed entry)."""
         return {**self.model_dump(mode="json"), "docType": self.doc_type}
 
+    def document_text(self) -> str:
+        """`to_document()` as JSON text, written by pydantic's serialiser in one pass (no
+        dict in between: half the cost of `json.dumps(to_document())`)."""
+        return f'{self.model_dump_json()[:-1]},"docType":"{self.doc_type}"}}'
+
 
 # --- commands on the wire (routing by registered name: domain/registry.py) -------------------
 

@@ -56,3 +56,33 @@ def test_hosts_share_the_leases_fairly_and_a_leaving_host_hands_its_share_over(d
     first.forget_host()
     second.heartbeat()
     assert [second.try_acquire(name) for name in "cd"] == [True, True]
+
+
+def test_a_host_reads_the_checkpoint_of_a_lease_it_holds_once_then_knows_it(database):
+    first = keeper(database, "one", ["a"], ttl=5)
+    first.try_acquire("a")
+    selects = []
+    database.connection().set_trace_callback(
+        lambda sql: selects.append(sql) if sql.startswith("SELECT checkpoint") else None
+    )
+    assert first.checkpoint("a") is None
+    assert first.save_checkpoint("a", 7)
+    assert [first.checkpoint("a") for _ in range(3)] == [7, 7, 7]
+    assert len(selects) == 1
+
+
+def test_a_lease_taken_back_reads_the_checkpoint_another_host_moved_meanwhile(database):
+    first = keeper(database, "one", ["a", "b"])  # alone when it looked: both are its share
+    second = keeper(database, "two", ["a", "b"])
+    first.try_acquire("a")
+    assert first.save_checkpoint("a", 5)
+    time.sleep(0.35)  # `one` stopped renewing
+    assert second.try_acquire("a")
+    assert second.checkpoint("a") == 5
+    assert second.save_checkpoint("a", 20)
+    time.sleep(0.35)  # and so did `two`; `one` takes it back before its next heartbeat
+    assert first.try_acquire("a")
+    assert first.checkpoint("a") == 20
+    second.heartbeat()  # learns it lost the lease
+    assert not second.holds("a")
+    assert second.checkpoint("a") == 20

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from adapters.memory import InMemoryEventStore
@@ -78,3 +81,21 @@ def test_the_underwriting_rules_of_a_deployment_reach_the_policy():
                           issued_at=T0)  # fmt: skip
     [event] = handler.handle(create).events
     assert event.eventType == "PolicyCreationFailed"
+
+
+@given(
+    stream=st.sampled_from(["quote-Q1", "saga-Q1", "policy-P\u00e9-1"]),
+    data=st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.lists(st.text())),
+        max_size=4,
+    ),
+    traceparent=st.one_of(st.none(), st.text(max_size=55)),
+    moment=st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_documents_text_is_its_document(stream, data, traceparent, moment):
+    e = envelope(stream, 3).model_copy(
+        update={"data": data, "traceparent": traceparent, "timestamp": moment}
+    )
+    assert json.loads(e.document_text()) == e.to_document()
+    assert list(json.loads(e.document_text())) == list(e.to_document())  # in the same order

@@ -1,0 +1,163 @@
+"""`python -m devhost` as a user starts it: two worker processes on one port and one data
+directory (devhost/workers.py). Both take work, one that dies is replaced, a stop stops both,
+and `kill -9` of the supervisor takes its workers with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devhost.client import Client, free_port
+from devhost.workers import CRASH_LOOP_SECONDS
+from tests.e2e.hosts import REPO, HostProcess
+from tests.support.builders import accepted_premium
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(sys.platform != "linux", reason="worker processes are Linux's default"),
+]
+
+
+def workers_of(supervisor: int) -> list[int]:
+    return [
+        int(pid)
+        for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    ]
+
+
+def lease_owners(data_dir: Path) -> set[str]:
+    with sqlite3.connect(data_dir / "store.db") as conn:
+        rows = conn.execute("SELECT owner FROM devhost_leases WHERE owner IS NOT NULL")
+        return {owner for (owner,) in rows}
+
+
+def wait_for(condition, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.1)
+    raise TimeoutError(condition)
+
+
+def run_sagas(client: Client, name: str, n: int) -> None:
+    for i in range(n):
+        client.create_quote(f"C-{name}-{i}", accepted_premium(i), f"Q-{name}-{i}", patience=30)
+        client.approve(f"Q-{name}-{i}", patience=30)
+    for i in range(n):
+        assert (
+            client.wait_until_terminal(f"Q-{name}-{i}", timeout=60)["saga"]["status"] == "Completed"
+        )
+
+
+def test_two_workers_share_the_work_and_a_stop_stops_both_and_hands_their_leases_back(
+    tmp_path: Path,
+) -> None:
+    host = HostProcess(tmp_path, lease_seconds=2.0).start()
+    assert host.process is not None
+    try:
+        workers = wait_for(
+            lambda: len(workers_of(host.process.pid)) == 2 and workers_of(host.process.pid)
+        )
+        run_sagas(host.client, "both", 10)
+        # Each worker holds its share of the leases (a change-feed range, hub partitions).
+        assert (
+            len(wait_for(lambda: len(lease_owners(tmp_path)) == 2 and lease_owners(tmp_path))) == 2
+        )
+        assert sorted(
+            int(p.name.partition("-")[0]) for p in (tmp_path / "doorbells").iterdir()
+        ) == sorted(workers)
+    finally:
+        rc = host.terminate()
+    assert rc == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert lease_owners(tmp_path) == set()
+    assert list((tmp_path / "doorbells").iterdir()) == []
+
+
+def test_a_worker_that_dies_is_replaced_and_the_sagas_still_end(tmp_path: Path) -> None:
+    started = time.monotonic()
+    host = HostProcess(tmp_path, lease_seconds=2.0).start()
+    assert host.process is not None
+    try:
+        first, second = wait_for(
+            lambda: len(workers_of(host.process.pid)) == 2 and workers_of(host.process.pid)
+        )
+        run_sagas(host.client, "before", 3)
+        # Past CRASH_LOOP_SECONDS: a worker that dies sooner is taken for one that cannot start.
+        time.sleep(max(0.0, CRASH_LOOP_SECONDS + 0.5 - (time.monotonic() - started)))
+        os.kill(first, signal.SIGKILL)
+        replaced = wait_for(
+            lambda: (w := workers_of(host.process.pid)) and first not in w and len(w) == 2 and w
+        )
+        assert second in replaced
+        run_sagas(host.client, "after", 5)
+    finally:
+        assert host.terminate() == 0
+
+
+def test_kill_9_of_the_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
+    host = HostProcess(tmp_path, lease_seconds=2.0).start()
+    assert host.process is not None
+    workers = wait_for(
+        lambda: len(workers_of(host.process.pid)) == 2 and workers_of(host.process.pid)
+    )
+    host.kill()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=10)
+    # Nothing holds the port: a new host serves on it, and ends what is started there.
+    again = host.start()
+    try:
+        run_sagas(again.client, "again", 3)
+    finally:
+        assert again.terminate() == 0
+
+
+def test_a_worker_that_fails_at_its_start_stops_the_host_with_exit_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    env["DEVHOST_FEED_RANGES"] = "two"  # not a number: each worker fails as it starts
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(port)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "failed at its start" in result.stderr
+
+
+def test_a_host_on_a_port_in_use_says_so_and_exits_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(port)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_to_the_terminals_process_group_stops_every_process_cleanly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    port = free_port()
+    with (tmp_path / "host.log").open("wb") as log:
+        host = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    client = Client(f"http://127.0.0.1:{port}")
+    client.wait_until_ready(timeout=30)
+    run_sagas(client, "interrupted", 2)
+    os.killpg(host.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of it
+    assert host.wait(timeout=60) == 0
+    text = (tmp_path / "host.log").read_text()
+    assert "Traceback" not in text
+    assert text.count(" stopped") == 2  # each worker's graceful stop
