@@ -36,8 +36,8 @@ logger = logging.getLogger("devhost")
 APP_DIR = Path(__file__).resolve().parent.parent
 # Ranges of the local change feed (adapters/sqlite.py FeedRange), each an orchestrator lease.
 # One: at 10 sagas/s (`bench --rate 10`) two ranges made p50 approval -> end ~2 ms longer (both
-# pumps wake on every append) for no clear gain in sagas/s; DEVHOST_FEED_RANGES=2 lets two
-# hosts on one data directory run an orchestrator each.
+# pumps wake on every append) for no clear gain in sagas/s. `python -m devhost` in worker
+# processes sets one range per worker, so that each runs an orchestrator (devhost/workers.py).
 DEFAULT_FEED_RANGES = 1
 
 

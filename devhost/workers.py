@@ -27,12 +27,15 @@ STOP_SECONDS = 60.0
 
 
 def worker_processes(environ: Mapping[str, str] = os.environ) -> int:
-    """DEVHOST_PROCESSES, else one per core up to two on Linux (a worker needs the parent's
-    socket and dies with it: both are Linux's), else one."""
+    """DEVHOST_PROCESSES, else one per core up to two on Linux (where a worker also dies with
+    its supervisor), else one."""
     if LISTEN_FD in environ or os.name != "posix":
         return 1  # a worker never supervises; and only POSIX hands a socket down (pass_fds)
     if "DEVHOST_PROCESSES" in environ:
-        return max(1, int(environ["DEVHOST_PROCESSES"]))
+        value = environ["DEVHOST_PROCESSES"]
+        if not value.strip().isdigit() or int(value) < 1:
+            raise SystemExit(f"DEVHOST_PROCESSES must be a whole number from 1, not {value!r}")
+        return int(value)
     return min(2, os.cpu_count() or 1) if sys.platform == "linux" else 1
 
 

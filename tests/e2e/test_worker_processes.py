@@ -161,3 +161,14 @@ def test_ctrl_c_to_the_terminals_process_group_stops_every_process_cleanly(tmp_p
     text = (tmp_path / "host.log").read_text()
     assert "Traceback" not in text
     assert text.count(" stopped") == 2  # each worker's graceful stop
+
+
+def test_a_process_count_that_is_no_number_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    env["DEVHOST_PROCESSES"] = "two"
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(free_port())],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "DEVHOST_PROCESSES must be a whole number from 1, not 'two'"
