@@ -70,7 +70,8 @@ class Doorbell:
                 continue
             except OSError:
                 return  # closed
-            self.database.announce(set(message.decode().split("\n")) - {""})
+            # Any process may send here: a stray datagram must not stop the listener.
+            self.database.announce(set(message.decode(errors="replace").split("\n")) - {""})
 
     def stop(self) -> None:
         if self.database.on_commit == self.ring:

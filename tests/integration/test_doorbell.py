@@ -4,6 +4,7 @@ the same data directory at once, not at their next poll."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -104,6 +105,23 @@ def test_a_ring_reaches_every_other_doorbell_and_not_its_own(tmp_path: Path) -> 
         assert [d.generation("events") for d in databases] == [1, 1, 1]
         databases[0].wait_for_change(["events"], [1], 0.3)  # no echo of its own ring
         assert databases[0].generation("events") == 1
+    finally:
+        for bell in doorbells:
+            bell.stop()
+
+
+def test_a_stray_datagram_does_not_stop_a_doorbell(tmp_path: Path) -> None:
+    bells = tmp_path / "doorbells"
+    databases = [SqliteDatabase(tmp_path / "store.db") for _ in range(2)]
+    doorbells = [Doorbell(bells, d) for d in databases]
+    for bell in doorbells:
+        bell.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
+            stray.sendto(b"\xff\xfe not a topic \x80", ("127.0.0.1", doorbells[1].port))
+        commit_changing(databases[0], "events")
+        databases[1].wait_for_change(["events"], [0], 30)
+        assert databases[1].generation("events") == 1
     finally:
         for bell in doorbells:
             bell.stop()
