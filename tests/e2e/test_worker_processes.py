@@ -4,6 +4,7 @@ and `kill -9` of the supervisor takes its workers with it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,7 +35,7 @@ def workers_of(supervisor: int) -> list[int]:
 
 
 def lease_owners(data_dir: Path) -> set[str]:
-    with sqlite3.connect(data_dir / "store.db") as conn:
+    with contextlib.closing(sqlite3.connect(data_dir / "store.db")) as conn:
         rows = conn.execute("SELECT owner FROM devhost_leases WHERE owner IS NOT NULL")
         return {owner for (owner,) in rows}
 
