@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,36 +94,36 @@ def test_a_host_forgets_the_doorbells_of_dead_processes_and_removes_its_own_when
     assert database.on_commit is None
 
 
-def test_a_ring_reaches_every_other_doorbell_and_not_its_own(tmp_path: Path) -> None:
-    bells = tmp_path / "doorbells"
-    databases = [SqliteDatabase(tmp_path / "store.db") for _ in range(3)]
-    doorbells = [Doorbell(bells, d) for d in databases]
+@contextmanager
+def hosts_in_one_process(
+    tmp_path: Path, n: int
+) -> Iterator[tuple[list[SqliteDatabase], list[Doorbell]]]:
+    """`n` database objects on one file, each with its doorbell started, as `n` hosts have."""
+    databases = [SqliteDatabase(tmp_path / "store.db") for _ in range(n)]
+    doorbells = [Doorbell(tmp_path / "doorbells", d) for d in databases]
     for bell in doorbells:
         bell.start()
     try:
+        yield databases, doorbells
+    finally:
+        for bell in doorbells:
+            bell.stop()
+
+
+def test_a_ring_reaches_every_other_doorbell_and_not_its_own(tmp_path: Path) -> None:
+    with hosts_in_one_process(tmp_path, 3) as (databases, _):
         commit_changing(databases[0], "events")
         for other in databases[1:]:
             other.wait_for_change(["events"], [0], 30)
         assert [d.generation("events") for d in databases] == [1, 1, 1]
         databases[0].wait_for_change(["events"], [1], 0.3)  # no echo of its own ring
         assert databases[0].generation("events") == 1
-    finally:
-        for bell in doorbells:
-            bell.stop()
 
 
 def test_a_stray_datagram_does_not_stop_a_doorbell(tmp_path: Path) -> None:
-    bells = tmp_path / "doorbells"
-    databases = [SqliteDatabase(tmp_path / "store.db") for _ in range(2)]
-    doorbells = [Doorbell(bells, d) for d in databases]
-    for bell in doorbells:
-        bell.start()
-    try:
+    with hosts_in_one_process(tmp_path, 2) as (databases, doorbells):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
             stray.sendto(b"\xff\xfe not a topic \x80", ("127.0.0.1", doorbells[1].port))
         commit_changing(databases[0], "events")
         databases[1].wait_for_change(["events"], [0], 30)
         assert databases[1].generation("events") == 1
-    finally:
-        for bell in doorbells:
-            bell.stop()
