@@ -87,8 +87,22 @@ class CountingTransport(RequestsTransport):
         try:
             yield seen
         finally:
+            _settle_background_refreshes()
             with self._lock:
                 seen.extend(log[start:])
+
+
+# A new client reads the account at its first request, then checks the endpoints' health on a
+# thread of its own (azure-cosmos _GlobalEndpointManager._start_background_refresh). Its
+# request belongs to the block that started it; left running, it lands in whichever block
+# comes next (a warm append then counted an account read once in a while, under load).
+SDK_REFRESH_THREAD = "cosmos-endpoint-refresh"
+
+
+def _settle_background_refreshes(timeout: float = 30.0) -> None:
+    for thread in threading.enumerate():
+        if thread.name == SDK_REFRESH_THREAD and thread is not threading.current_thread():
+            thread.join(timeout)
 
 
 class ChangeFeedPull:
