@@ -128,7 +128,10 @@ class Host:
             self.options.listener,
         )
         self.doorbell.start()
-        self.keeper.heartbeat()
+        try:
+            self.keeper.heartbeat()
+        except TransientFailure as error:  # e.g. a full disk: start anyway, answer 503s
+            log_failure(logger, "lease heartbeat", error)  # and the heartbeat tries again
         self._heart = threading.Thread(target=self._beat, name="lease heartbeat", daemon=True)
         self._heart.start()
         for thread in self._threads:

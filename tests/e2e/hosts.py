@@ -26,8 +26,12 @@ class HostProcess:
         lease_seconds: float = 2.0,
         name: str = "host",
         settings: dict[str, str] | None = None,
+        log_level: str = "WARNING",
+        log_dir: Path | None = None,
     ) -> None:
         self.data_dir, self.lease_seconds, self.name = data_dir, lease_seconds, name
+        self.log_level = log_level
+        self.log = (log_dir or data_dir) / f"{name}.log"  # its stdout and stderr
         self.settings = dict(settings or {})  # app settings, as the environment gives them
         self.port = free_port()
         self.client = Client(f"http://127.0.0.1:{self.port}")
@@ -35,7 +39,7 @@ class HostProcess:
         self.starts = 0
 
     def start(self, wait: bool = True) -> HostProcess:
-        log = (self.data_dir / f"{self.name}.log").open("ab")
+        log = self.log.open("ab")
         env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
         env |= self.settings
         self.process = subprocess.Popen(
@@ -50,7 +54,7 @@ class HostProcess:
                 "--lease-seconds",
                 str(self.lease_seconds),
                 "--log-level",
-                "WARNING",
+                self.log_level,
             ],
             cwd=REPO,
             stdout=log,

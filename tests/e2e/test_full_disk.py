@@ -48,12 +48,18 @@ def create(host: HostProcess, quote_id: str) -> tuple[int, dict[str, str], objec
 def test_a_full_disk_answers_503_problems_exits_cleanly_and_loses_nothing(small_disk):
     (small_disk / "data").mkdir()
     host = HostProcess(small_disk / "data")
+    late = HostProcess(small_disk / "data", name="late", log_dir=small_disk.parent)
     again = HostProcess(small_disk / "data", name="after")
     try:
         host.start()
         created, refused = fill(host)
+        # A host started on the full disk starts (its first heartbeat may fail) and answers.
+        late.start()
+        assert create(late, f"Q-{uuid.uuid4().hex[:8]}")[0] in (201, 503)
+        assert late.terminate() == 0
+        assert "Traceback" not in late.log.read_text()
         assert host.terminate() == 0  # SIGTERM while full: finishes what it can, exits 0
-        log = (small_disk / "data" / "host.log").read_text()
+        log = host.log.read_text()
         assert "database or disk is full" in log
         assert "cannot rollback" not in log
         assert "Traceback" not in log
@@ -65,7 +71,7 @@ def test_a_full_disk_answers_503_problems_exits_cleanly_and_loses_nothing(small_
         for quote_id in refused[:3]:  # and what was refused can be sent again
             assert create(again, quote_id)[0] == 201
     finally:
-        for process in (host, again):  # a failed assertion must not leave a host running
+        for process in (host, late, again):  # a failed assertion must not leave a host running
             if process.alive():
                 process.kill()
 
