@@ -124,7 +124,7 @@ def index(app_dir: Path | None) -> int:
 
 def serve(args: argparse.Namespace, argv: list[str]) -> int:
     from devhost.host import Host, HostOptions
-    from devhost.workers import inherited_socket, supervise, worker_processes
+    from devhost.workers import inherited_socket, report_started, supervise, worker_processes
 
     port = 7071 if args.port is None else args.port
     processes = worker_processes()
@@ -145,6 +145,7 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     host.start()
+    report_started()
     if listener is None:
         print(f"devhost listening on http://127.0.0.1:{host.port}/api", flush=True)
     while not stop.wait(0.5):

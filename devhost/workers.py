@@ -4,7 +4,9 @@ GIL lets one process use one core. Each worker takes its share of the leases (a 
 range, hub partitions); their commits wake each other (devhost/doorbell.py).
 
 The supervisor here only starts the workers, restarts one that dies, and stops them all. A
-worker dies with it (PR_SET_PDEATHSIG), so `kill -9` of the supervisor is a crash of all."""
+worker dies with it (PR_SET_PDEATHSIG), so `kill -9` of the supervisor is a crash of all.
+A worker tells the supervisor it has started through a pipe of its own: one that dies before
+it says so cannot start (its log says why) and would only die again, so the host stops."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 logger = logging.getLogger("devhost")
 LISTEN_FD = "DEVHOST_LISTEN_FD"  # set by the supervisor: the worker serves HTTP on this socket
-CRASH_LOOP_SECONDS = 10.0  # a worker that dies this soon after its start is not restarted
+READY_FD = "DEVHOST_READY_FD"  # set by the supervisor: the worker writes one byte once started
 STOP_SECONDS = 60.0
 
 
@@ -47,6 +50,33 @@ def inherited_socket(environ: Mapping[str, str] = os.environ) -> socket.socket |
     return socket.socket(fileno=int(environ[LISTEN_FD]))
 
 
+def report_started(environ: Mapping[str, str] = os.environ) -> None:
+    """In a worker: tell the supervisor this worker has started (its functions are running)."""
+    if READY_FD in environ:
+        fd = int(environ[READY_FD])
+        with contextlib.suppress(OSError):  # the supervisor is gone: this worker dies with it
+            os.write(fd, b"1")
+        os.close(fd)
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    ready: int  # the pipe's end the worker writes to once it has started
+    started: bool = False
+
+    def has_started(self) -> bool:
+        if not self.started and self.ready >= 0:
+            with contextlib.suppress(BlockingIOError):
+                self.started = os.read(self.ready, 1) == b"1"
+        return self.started
+
+    def close(self) -> None:
+        if self.ready >= 0:
+            os.close(self.ready)
+            self.ready = -1
+
+
 def _die_with_parent(supervisor: int) -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -69,9 +99,16 @@ def supervise(argv: Sequence[str], bind: str, port: int, processes: int) -> int:
     env.setdefault("DEVHOST_FEED_RANGES", str(processes))
     command = [sys.executable, "-m", "devhost", *argv]
 
-    def start() -> tuple[subprocess.Popen[bytes], float]:
-        child = subprocess.Popen(command, env=env, pass_fds=(listener.fileno(),))
-        return child, time.monotonic()
+    def start() -> _Worker:
+        ready, write = os.pipe()
+        os.set_blocking(ready, False)
+        try:
+            child = subprocess.Popen(
+                command, env=env | {READY_FD: str(write)}, pass_fds=(listener.fileno(), write)
+            )
+        finally:
+            os.close(write)
+        return _Worker(child, ready)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -84,26 +121,30 @@ def supervise(argv: Sequence[str], bind: str, port: int, processes: int) -> int:
     )
     failed = 0
     while not stop.wait(0.5):
-        for i, (child, started) in enumerate(workers):
-            rc = child.poll()
+        for i, worker in enumerate(workers):
+            rc = worker.process.poll()
             if rc is None:
                 continue
-            if time.monotonic() - started < CRASH_LOOP_SECONDS:
-                logger.error("worker %d (pid %d) failed at its start (exit %d)", i, child.pid, rc)
+            started, pid = worker.has_started(), worker.process.pid
+            worker.close()
+            if not started:
+                logger.error("worker %d (pid %d) failed at its start (exit %d)", i, pid, rc)
                 failed = 1
                 stop.set()
                 break
-            logger.error("worker %d (pid %d) exited (%d); starting another", i, child.pid, rc)
+            logger.error("worker %d (pid %d) exited (%d); starting another", i, pid, rc)
             workers[i] = start()
-    for child, _ in workers:
+    for worker in workers:
         with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signal.SIGTERM)
+            worker.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_SECONDS
-    for child, _ in workers:
+    for worker in workers:
         try:
-            child.wait(max(0.1, deadline - time.monotonic()))
+            worker.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+            worker.process.kill()
+            worker.process.wait()
+    for worker in workers:
+        worker.close()
     listener.close()
     return failed
