@@ -15,6 +15,7 @@ from adapters.sqlite_database import SqliteDatabase
 from devhost.client import Client, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+STARTED_LOGS: list[Path] = []  # the logs of the hosts a test started: shown when it fails
 
 
 class HostProcess:
@@ -40,6 +41,8 @@ class HostProcess:
 
     def start(self, wait: bool = True) -> HostProcess:
         log = self.log.open("ab")
+        if self.log not in STARTED_LOGS:
+            STARTED_LOGS.append(self.log)
         env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
         env |= self.settings
         self.process = subprocess.Popen(
