@@ -104,7 +104,12 @@ def supervise(argv: Sequence[str], bind: str, port: int, processes: int) -> int:
         os.set_blocking(ready, False)
         try:
             child = subprocess.Popen(
-                command, env=env | {READY_FD: str(write)}, pass_fds=(listener.fileno(), write)
+                command,
+                env=env | {READY_FD: str(write)},
+                pass_fds=(listener.fileno(), write),
+                # A group of its own: a terminal's Ctrl-C reaches the supervisor only, which
+                # stops each worker with SIGTERM (one still starting would die of a SIGINT).
+                process_group=0,
             )
         finally:
             os.close(write)

@@ -83,23 +83,23 @@ def test_two_workers_share_the_work_and_a_stop_stops_both_and_hands_their_leases
     assert list((tmp_path / "doorbells").iterdir()) == []
 
 
-def started_workers(host: HostProcess) -> list[int]:
+def started_workers(supervisor: int, log: Path) -> list[int]:
     """The supervisor's workers that say they serve (a worker's owner id carries its pid)."""
-    assert host.process is not None
-    log = host.log.read_text()
-    serving = [line for line in log.splitlines() if " serving " in line]
-    return [
-        pid for pid in workers_of(host.process.pid) if any(f":{pid}:" in line for line in serving)
-    ]
+    serving = [line for line in log.read_text().splitlines() if " serving " in line]
+    return [pid for pid in workers_of(supervisor) if any(f":{pid}:" in s for s in serving)]
 
 
 def test_a_worker_that_dies_is_replaced_and_the_sagas_still_end(tmp_path: Path) -> None:
     host = HostProcess(tmp_path, lease_seconds=2.0, log_level="INFO").start()
+    assert host.process is not None
+    supervisor = host.process.pid
     try:
-        first, second = wait_for(lambda: len(w := started_workers(host)) == 2 and w)
+        first, second = wait_for(lambda: len(w := started_workers(supervisor, host.log)) == 2 and w)
         run_sagas(host.client, "before", 3)
         os.kill(first, signal.SIGKILL)  # it had started: the supervisor starts another
-        replaced = wait_for(lambda: len(w := started_workers(host)) == 2 and first not in w and w)
+        replaced = wait_for(
+            lambda: len(w := started_workers(supervisor, host.log)) == 2 and first not in w and w
+        )
         assert second in replaced
         run_sagas(host.client, "after", 5)
     finally:
@@ -157,13 +157,32 @@ def test_ctrl_c_to_the_terminals_process_group_stops_every_process_cleanly(tmp_p
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     client = Client(f"http://127.0.0.1:{port}")
-    client.wait_until_ready(timeout=30)
+    wait_for(lambda: len(started_workers(host.pid, tmp_path / "host.log")) == 2)
     run_sagas(client, "interrupted", 2)
     os.killpg(host.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of it
     assert host.wait(timeout=60) == 0
     text = (tmp_path / "host.log").read_text()
     assert "Traceback" not in text
     assert text.count(" stopped") == 2  # each worker's graceful stop
+
+
+def test_ctrl_c_while_the_workers_start_stops_the_host_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    log_path = tmp_path / "host.log"
+    with log_path.open("wb") as log:
+        host = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", "0"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    wait_for(lambda: "listening" in log_path.read_text(), timeout=30)  # the workers are starting
+    workers = workers_of(host.pid)
+    assert len(workers) == 2
+    # Outside the terminal's process group, so its Ctrl-C reaches the supervisor only (which
+    # stops them); a worker still importing would die of a SIGINT with a traceback.
+    assert all(os.getpgid(pid) != host.pid for pid in workers)
+    os.killpg(host.pid, signal.SIGINT)
+    assert host.wait(timeout=60) == 0
+    assert "Traceback" not in log_path.read_text()
 
 
 def test_a_process_count_that_is_no_number_is_refused_in_one_line(tmp_path: Path) -> None:
