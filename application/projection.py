@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from application.ports import ConcurrencyConflict, Versioned, ViewStore
 from application.read_model import QuoteView
-from application.saga_step import SagaOutcome, saga_event
+from application.saga_step import SagaOutcome
 from application.views import apply_event, apply_saga, empty_view
 from domain import messages as m
 
@@ -81,7 +81,7 @@ class ViewWriter:
 def fold(view: QuoteView, steps: Iterable[Step]) -> QuoteView:
     """Every step's domain and saga events, then its saga state, in order."""
     for events, outcome in steps:
-        for envelope, event in [*events, *((e, saga_event(e)) for e in outcome.events)]:
+        for envelope, event in [*events, *outcome.events]:
             view = apply_event(view, envelope, event)
         view = apply_saga(view, outcome.state, outcome.version)
     return view

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from application.saga_step import SagaOutcome, saga_event
+from application.saga_step import SagaOutcome
 from application.telemetry import log
 from domain.saga import SagaEvent, SagaStatus
 
@@ -21,11 +21,10 @@ def log_transitions(
             log(logger, logging.DEBUG, f"saga unchanged by {cause}", correlationId=quote_id,
                 sagaStatus=status.value if status else None)  # fmt: skip
         return
-    if not logger.isEnabledFor(level):  # decoding the events costs more than the check
+    if not logger.isEnabledFor(level):  # the lines cost more than the check
         return
     previous = outcome.before.status if outcome.before is not None else None
-    for envelope in outcome.events:
-        event = saga_event(envelope)
+    for envelope, event in outcome.events:
         log(
             logger,
             level,

@@ -4,7 +4,7 @@ commands to publish — the same commands again when the input is a redelivery."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
 from application.deciding import Decider, DecisionRunner, Metadata
 from application.ports import Outcome
@@ -12,16 +12,24 @@ from domain import codec, saga
 from domain.errors import InconsistentStream
 from domain.messages import CommandEnvelope, EventEnvelope, stream_id
 
+Recorded = tuple[EventEnvelope, saga.SagaEvent]  # a saga event as stored, and decoded
+
 
 @dataclass(frozen=True)
 class SagaOutcome:
     state: saga.SagaState
     version: int
-    commands: tuple[CommandEnvelope, ...]
-    events: tuple[EventEnvelope, ...]  # the saga events this input caused
+    # The saga events this input caused, each decoded once (for the commands, the view and
+    # the log line).
+    events: tuple[Recorded, ...]
     # The state those events were decided on; None when they were recorded before (a
     # redelivery returns what the first delivery decided).
     before: saga.SagaState | None = None
+
+    @cached_property
+    def commands(self) -> tuple[CommandEnvelope, ...]:
+        """The commands to publish: those the saga events record (again on a redelivery)."""
+        return tuple(c for _, event in self.events for c in event.commands)
 
 
 class SagaStep:
@@ -35,7 +43,7 @@ class SagaStep:
         if not saga.concerns(inp):
             # Nothing to decide in any state, so nothing to read: an outcome that changes no
             # view (a saga of no status) and publishes nothing.
-            return SagaOutcome(saga.initial_state, 0, (), ())
+            return SagaOutcome(saga.initial_state, 0, ())
         # The input's trace on its saga events' envelopes is the trace of the commands it
         # issues: they are stored without it (domain/saga_commands.py) and read back with it.
         meta = Metadata(inp.input_id, inp.quote_id, inp.traceparent)
@@ -48,8 +56,8 @@ class SagaStep:
                 for e in self.runner.store.read_stream(stream_id("saga", inp.quote_id))
                 if e.data.get("triggerId") == inp.input_id
             )
-        commands = tuple(c for e in events for c in saga_event(e).commands)
-        return SagaOutcome(decision.state, decision.version, commands, events, decision.before)
+        recorded = tuple((e, saga_event(e)) for e in events)
+        return SagaOutcome(decision.state, decision.version, recorded, decision.before)
 
 
 def saga_event(envelope: EventEnvelope) -> saga.SagaEvent:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.memory import InMemoryEventStore, InMemoryViewStore
+from application import saga_step
 from application.commands import Rules
 from application.dead_letters import letter_id
 from application.ports import ConcurrencyConflict
@@ -245,3 +246,23 @@ def test_a_time_out_the_saga_has_moved_past_is_logged_as_changing_nothing(caplog
     [line] = [r.getMessage() for r in caplog.records if r.name == "quoting.orchestrator"]
     assert line == "saga unchanged by StepTimedOut correlationId=Q1 sagaStatus=Running"
     assert world.publisher.commands == []
+
+
+def test_each_saga_event_is_decoded_once_for_its_commands_view_and_log_lines(monkeypatch, caplog):
+    world = World()
+    document = approved(world, "Q1")
+    decoded: list[str] = []
+    decode = saga_step.codec.decode
+
+    def counting(envelope):  # type: ignore[no-untyped-def]
+        if envelope.streamId == "saga-Q1":
+            decoded.append(envelope.eventId)
+        return decode(envelope)
+
+    monkeypatch.setattr(saga_step.codec, "decode", counting)
+    with caplog.at_level(logging.INFO, logger="quoting.orchestrator"):
+        world.orchestrator.process_documents([document])
+    [started] = world.store.read_stream("saga-Q1")
+    assert decoded == [started.eventId]  # not once more for the view, nor for the log line
+    assert world.views.get("Q1").view.saga.status == SagaStatus.RUNNING
+    assert any("saga" in r.getMessage() for r in caplog.records)

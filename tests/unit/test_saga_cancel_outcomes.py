@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 
-from application.saga_step import saga_event
 from domain.errors import DomainError
 from domain.policy import PolicyStatus
 from domain.registry import POLICY
@@ -130,7 +129,7 @@ class CancellingWorld(World):
         except DomainError as refused:
             return refused.kind
         kinds = [c.commandType for c in outcome.commands]
-        if not any(isinstance(e, SagaCancelled) for e in map(saga_event, outcome.events)):
+        if not any(isinstance(e, SagaCancelled) for _, e in outcome.events):
             return "compensating"
         return "at count" if "RemoveCustomerPolicy" in kinds else "at create"
 

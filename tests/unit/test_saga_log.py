@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from application.saga_log import log_transitions
-from application.saga_step import SagaOutcome
+from application.saga_step import SagaOutcome, saga_event
 from domain import saga
 from tests.support.builders import ACCEPTED_PREMIUM, OVER_LIMIT_PREMIUM, underwriting_refusal
 from tests.support.world import World
@@ -106,8 +106,8 @@ def test_a_time_out_is_a_warning_naming_the_step_and_its_deadline(caplog):
 def test_several_events_of_one_input_are_chained_each_from_the_status_before_it(caplog):
     world = World()
     run(world, caplog, ACCEPTED_PREMIUM)
-    events = tuple(world.store.read_stream("saga-Q1"))
-    outcome = SagaOutcome(saga.initial_state, len(events), (), events, saga.initial_state)
+    events = tuple((e, saga_event(e)) for e in world.store.read_stream("saga-Q1"))
+    outcome = SagaOutcome(saga.initial_state, len(events), events, saga.initial_state)
     logger = logging.getLogger("quoting.test")
     with caplog.at_level(logging.INFO, logger="quoting.test"):
         log_transitions(logger, logging.INFO, "Q1", outcome, "a test")
@@ -122,7 +122,7 @@ def test_an_input_that_changes_nothing_is_a_debug_line_with_the_sagas_status(cap
     from domain.saga import SagaState, SagaStatus
 
     logger = logging.getLogger("quoting.test-saga-log")
-    outcome = SagaOutcome(SagaState(quoteId="Q1", status=SagaStatus.RUNNING), 1, (), ())
+    outcome = SagaOutcome(SagaState(quoteId="Q1", status=SagaStatus.RUNNING), 1, ())
     with caplog.at_level(logging.DEBUG, logger="quoting.test-saga-log"):
         log_transitions(logger, logging.INFO, "Q1", outcome, "PolicyCancelled")
     [record] = caplog.records
