@@ -8,10 +8,10 @@ Connecting and creating containers: adapters/cosmos_account.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
@@ -288,7 +288,8 @@ class CosmosViewStore:
                 parameters=[{"name": "@x", "value": value}],
                 enable_cross_partition_query=True,
             )
-            return sum(int(n) for n in counts)
+            # SELECT VALUE yields the numbers themselves, not the documents the SDK's type says.
+            return sum(int(n) for n in cast(Iterable[int], counts))
 
 
 def _view(document: Mapping[str, Any]) -> QuoteView:
