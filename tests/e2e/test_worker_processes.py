@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,41 +149,49 @@ def test_a_host_on_a_port_in_use_says_so_and_exits_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_ctrl_c_to_the_terminals_process_group_stops_every_process_cleanly(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def in_a_terminal(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m devhost` as a terminal runs it, in a session of its own (so that a test can
+    send the terminal's Ctrl-C to its process group); killed if a failed test leaves it."""
     env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
-    port = free_port()
-    with (tmp_path / "host.log").open("wb") as log:
+    with (data_dir / "host.log").open("wb") as log:
         host = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(port)],
+            [sys.executable, "-m", "devhost", "--data-dir", str(data_dir), "--port", str(port)],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    client = Client(f"http://127.0.0.1:{port}")
-    wait_for(lambda: len(started_workers(host.pid, tmp_path / "host.log")) == 2)
-    run_sagas(client, "interrupted", 2)
-    os.killpg(host.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of it
-    assert host.wait(timeout=60) == 0
+    try:
+        yield host
+    finally:
+        if host.poll() is None:
+            os.killpg(host.pid, signal.SIGKILL)  # its workers die with it (PR_SET_PDEATHSIG)
+            host.wait(10)
+
+
+def test_ctrl_c_to_the_terminals_process_group_stops_every_process_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    with in_a_terminal(tmp_path, port) as host:
+        client = Client(f"http://127.0.0.1:{port}")
+        wait_for(lambda: len(started_workers(host.pid, tmp_path / "host.log")) == 2)
+        run_sagas(client, "interrupted", 2)
+        os.killpg(host.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of it
+        assert host.wait(timeout=60) == 0
     text = (tmp_path / "host.log").read_text()
     assert "Traceback" not in text
     assert text.count(" stopped") == 2  # each worker's graceful stop
 
 
 def test_ctrl_c_while_the_workers_start_stops_the_host_without_a_traceback(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
-    log_path = tmp_path / "host.log"
-    with log_path.open("wb") as log:
-        host = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", "0"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    wait_for(lambda: "listening" in log_path.read_text(), timeout=30)  # the workers are starting
-    workers = workers_of(host.pid)
-    assert len(workers) == 2
-    # Outside the terminal's process group, so its Ctrl-C reaches the supervisor only (which
-    # stops them); a worker still importing would die of a SIGINT with a traceback.
-    assert all(os.getpgid(pid) != host.pid for pid in workers)
-    os.killpg(host.pid, signal.SIGINT)
-    assert host.wait(timeout=60) == 0
-    assert "Traceback" not in log_path.read_text()
+    log = tmp_path / "host.log"
+    with in_a_terminal(tmp_path, 0) as host:
+        wait_for(lambda: "listening" in log.read_text(), timeout=30)  # the workers are starting
+        workers = workers_of(host.pid)
+        assert len(workers) == 2
+        # Outside the terminal's process group, so its Ctrl-C reaches the supervisor only
+        # (which stops them); a worker still importing would die of a SIGINT with a traceback.
+        assert all(os.getpgid(pid) != host.pid for pid in workers)
+        os.killpg(host.pid, signal.SIGINT)
+        assert host.wait(timeout=60) == 0
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_process_count_that_is_no_number_is_refused_in_one_line(tmp_path: Path) -> None:
