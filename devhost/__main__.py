@@ -8,6 +8,7 @@ the registry of aggregates (devhost/wiring.py)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -145,6 +146,7 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     host.start()
+    spare_the_collector()
     report_started()
     if listener is None:
         print(f"devhost listening on http://127.0.0.1:{host.port}/api", flush=True)
@@ -152,6 +154,21 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
         pass
     host.stop()
     return 0
+
+
+# A started host holds ~55,000 objects it keeps for good (modules, the indexed app, pydantic's
+# schemas). At Python's default thresholds (700, 10, 10) it collected its young objects every
+# ~4 sagas and every object every ~400 sagas, each full collection walking all of those for
+# ~40 ms; perf put ~5 % of the machine's samples in the collector under `bench`.
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def spare_the_collector() -> None:
+    """Once the host has started: take what it has loaded out of every collection for good
+    (gc.freeze) and collect young objects less often (a saga leaves almost no cycles).
+    Interleaved `bench` pairs: ~7 % less CPU per saga, ~10 % more sagas/s."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 if __name__ == "__main__":

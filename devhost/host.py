@@ -4,6 +4,7 @@ several hosts (threads or processes) can run on one data directory."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -195,6 +196,12 @@ class Host:
                 "store": self.database.stats(),
                 "invocations": dict(self.invoker.invocations),
                 "failures": dict(self.invoker.failures),
+                # What the collector skips (devhost/__main__.py: spare_the_collector) and how
+                # often it ran, per generation.
+                "gc": {
+                    "frozen": gc.get_freeze_count(),
+                    "collections": [g["collections"] for g in gc.get_stats()],
+                },
             }
         return None
 

@@ -49,3 +49,14 @@ def test_sigterm_finishes_the_work_exits_zero_and_hands_the_leases_over(tmp_path
         )
     finally:
         successor.kill()
+
+
+def test_a_started_host_keeps_what_it_loaded_out_of_the_collectors_way(tmp_path):
+    host = HostProcess(tmp_path).start()
+    try:
+        status, stats = host.client.request("GET", "/admin/devhost/stats")
+        assert status == 200
+        # Frozen at its start (devhost/__main__.py): its modules, functions, the indexed app.
+        assert stats["gc"]["frozen"] > 50_000
+    finally:
+        assert host.terminate() == 0
