@@ -158,7 +158,7 @@ def serve(args: argparse.Namespace, argv: list[str]) -> int:
 
 # A started host holds ~55,000 objects it keeps for good (modules, the indexed app, pydantic's
 # schemas). At Python's default thresholds (700, 10, 10) it collected its young objects every
-# ~4 sagas and every object every ~400 sagas, each full collection walking all of those for
+# ~4 sagas and every object every few hundred sagas, each full collection walking all of them for
 # ~40 ms; perf put ~5 % of the machine's samples in the collector under `bench`.
 GC_THRESHOLDS = (10_000, 20, 20)
 
