@@ -63,13 +63,13 @@ def report_started(environ: Mapping[str, str] = os.environ) -> None:
 class _Worker:
     process: subprocess.Popen[bytes]
     ready: int  # the pipe's end the worker writes to once it has started
-    started: bool = False
 
     def has_started(self) -> bool:
-        if not self.started and self.ready >= 0:
-            with contextlib.suppress(BlockingIOError):
-                self.started = os.read(self.ready, 1) == b"1"
-        return self.started
+        """Asked once, when the worker has exited: whether it wrote its byte before."""
+        try:
+            return os.read(self.ready, 1) == b"1"
+        except BlockingIOError:  # nothing written, and the pipe still open elsewhere
+            return False
 
     def close(self) -> None:
         if self.ready >= 0:
