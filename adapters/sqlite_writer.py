@@ -92,11 +92,11 @@ class WriterFailed(Exception):
 
 
 def serve(path: str, synchronous: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    from adapters.sqlite_database import BUSY_TIMEOUT_SECONDS, _FileLock
+    from adapters.sqlite_database import BUSY_TIMEOUT_SECONDS, _FileLock, use_wal
 
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    use_wal(conn, path)
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     lock = _FileLock(f"{path}-writer.lock")
     batchers: dict[str, Any] = {}
