@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -196,12 +197,13 @@ class Host:
                 "store": self.database.stats(),
                 "invocations": dict(self.invoker.invocations),
                 "failures": dict(self.invoker.failures),
-                # What the collector skips (devhost/__main__.py: spare_the_collector) and how
-                # often it ran, per generation.
+                # What the collector skips and how often it ran, per generation, and how long
+                # a thread may keep the GIL (devhost/__main__.py: tune_the_interpreter).
                 "gc": {
                     "frozen": gc.get_freeze_count(),
                     "collections": [g["collections"] for g in gc.get_stats()],
                 },
+                "switch_interval_s": sys.getswitchinterval(),
             }
         return None
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from devhost.__main__ import SWITCH_INTERVAL_SECONDS
 from tests.e2e.hosts import REPO, HostProcess, open_store
 from tests.support.builders import ACCEPTED_PREMIUM
 
@@ -51,12 +52,14 @@ def test_sigterm_finishes_the_work_exits_zero_and_hands_the_leases_over(tmp_path
         successor.kill()
 
 
-def test_a_started_host_keeps_what_it_loaded_out_of_the_collectors_way(tmp_path):
+def test_a_started_host_tunes_its_interpreter_for_serving(tmp_path):
     host = HostProcess(tmp_path).start()
     try:
         status, stats = host.client.request("GET", "/admin/devhost/stats")
         assert status == 200
-        # Frozen at its start (devhost/__main__.py): its modules, functions, the indexed app.
+        # Tuned at its start (devhost/__main__.py): its modules, functions, the indexed app
+        # frozen, and a longer GIL switch interval than Python's default.
         assert stats["gc"]["frozen"] > 50_000
+        assert stats["switch_interval_s"] == pytest.approx(SWITCH_INTERVAL_SECONDS)
     finally:
         assert host.terminate() == 0
