@@ -19,7 +19,7 @@ from devhost.context import Context
 from devhost.functions import Function
 from devhost.invoker import Invoker
 from devhost.problems import PROBLEM_JSON, phrase, problem
-from devhost.routes import Route
+from devhost.routes import Route, path_parts
 
 logger = logging.getLogger("devhost")
 RETRY_AFTER_SECONDS = 5  # as the app's own 503s (triggers/problems.py)
@@ -53,9 +53,12 @@ class HttpRoutes:
         below = self._below_prefix(path)
         if below is None:
             return None
+        parts, method = path_parts(below), method.upper()
         for route, allowed, function in self.routes:
-            params = route.match(below)
-            if params is not None and (allowed is None or method.upper() in allowed):
+            if allowed is not None and method not in allowed:
+                continue
+            params = route.match(parts)
+            if params is not None:
                 return function, params
         return None
 
@@ -64,7 +67,8 @@ class HttpRoutes:
         below = self._below_prefix(path)
         if below is None:
             return []
-        methods = {m for route, allowed, _ in self.routes if route.match(below) is not None
+        parts = path_parts(below)
+        methods = {m for route, allowed, _ in self.routes if route.match(parts) is not None
                    for m in allowed or ()}  # fmt: skip
         return sorted(methods)
 

@@ -68,9 +68,9 @@ class Route:
         ranks = [0 if s.literal is not None else 2 if s.catch_all else 1 for s in self.segments]
         return (*ranks, 3, -len(self.segments))
 
-    def match(self, path: str) -> dict[str, str] | None:
-        """Route parameters for a path below the route prefix, or None."""
-        parts = [unquote(p) for p in path.strip("/").split("/") if p]
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        """Route parameters for a path below the route prefix, given as its decoded segments
+        (`path_parts`: a request is split once, not once per route tried), or None."""
         params: dict[str, str] = {}
         for index, segment in enumerate(self.segments):
             if segment.catch_all:
@@ -87,3 +87,8 @@ class Route:
             if segment.literal is None:
                 params[segment.name] = parts[index]
         return params if len(parts) == len(self.segments) else None
+
+
+def path_parts(path: str) -> list[str]:
+    """A path's non-empty segments, percent-decoded, as `Route.match` takes them."""
+    return [unquote(p) for p in path.strip("/").split("/") if p]
