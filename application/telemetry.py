@@ -8,7 +8,10 @@ from collections.abc import Mapping
 
 
 def log(logger: logging.Logger, level: int, what: str, **ids: object) -> None:
-    """`what` followed by `key=value` for every id given, e.g. correlationId=Q1 eventId=..."""
+    """`what` followed by `key=value` for every id given, e.g. correlationId=Q1 eventId=...;
+    nothing is built for a level the logger would drop (a host under load logs at WARNING)."""
+    if not logger.isEnabledFor(level):
+        return
     fields = {k: v for k, v in ids.items() if v is not None}
     logger.log(level, what + _suffix(fields), extra={"custom_dimensions": fields, **fields})
 

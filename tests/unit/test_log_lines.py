@@ -21,6 +21,18 @@ def test_a_log_line_names_the_ids_given_in_its_text_and_as_fields(caplog):
     assert not hasattr(record, "eventId")
 
 
+class Unwritable:
+    def __str__(self) -> str:
+        raise AssertionError("a dropped line was written out")
+
+
+def test_a_line_below_the_loggers_level_is_not_even_written_out(caplog):
+    logger = logging.getLogger("quoting.test")
+    with caplog.at_level(logging.WARNING, logger="quoting.test"):
+        log(logger, logging.INFO, "saga advanced", correlationId=Unwritable())
+    assert caplog.records == []
+
+
 def test_a_line_logged_so_splits_back_into_what_happened_and_its_fields(caplog):
     logger = logging.getLogger("quoting.test")
     with caplog.at_level(logging.INFO, logger="quoting.test"):
