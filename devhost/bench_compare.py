@@ -61,6 +61,20 @@ def _print_medians(results: dict[str, list[Result]]) -> None:
         print(f"  {'':14}  runs: " + ", ".join(f"{r.throughput:.1f}" for r in side) + " sagas/s")
         if not all(r.ok for r in side):
             print(f"  {'':14}  VERIFY FAILED in {sum(not r.ok for r in side)} run(s)")
+    old, new = results.values()
+    for name, get in (("sagas/s", columns["sagas/s"]), ("CPU ms", columns["CPU ms"])):
+        ratios = pair_ratios([get(r) for r in old], [get(r) for r in new])
+        if ratios:
+            print(f"  working tree / {next(iter(results))[:14]}, {name}, run by run: "
+                  + ", ".join(f"{q:.2f}" for q in ratios)
+                  + f"; median {statistics.median(ratios):.2f}")  # fmt: skip
+
+
+def pair_ratios(old: list[float | None], new: list[float | None]) -> list[float]:
+    """new / old of each interleaved pair (run k of each side, run one after the other), where
+    both are known: a pair shares the machine's state of that minute, so its ratio varies less
+    than either side's figures do from minute to minute."""
+    return [n / o for o, n in zip(old, new, strict=True) if o and n is not None]
 
 
 def _median(values: list[float | None]) -> str:
