@@ -164,8 +164,10 @@ GC_THRESHOLDS = (10_000, 20, 20)
 # How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). A host
 # runs ~25 threads (HTTP workers, pumps, timers); at the default, a busy one was made to hand the
 # GIL over mid-step, each hand-over a futex wake-up and a cold cache. Interleaved `bench` pairs
-# against 5 ms: 211.8 -> 240.7 and 273.9 -> 297.3 sagas/s (20 ms; 10 ms measured the same), and
-# p50 approval -> end at 10 sagas/s unchanged within its noise (11.2-11.6 vs 11.5-11.8 ms).
+# against 5 ms: 20 ms, 5 pairs twice, 211.8 -> 240.7 and 273.9 -> 297.3 sagas/s; 10 ms (as
+# fast as 20 in 5 pairs), 10 pairs: CPU per saga 0.95x pair by pair (6.5 -> 6.3 ms), sagas/s
+# 1.01x (219.1 -> 223.9: a small gain, inside the machine's minute-to-minute noise). p50
+# approval -> end at 10 sagas/s the same within its noise (11.2-11.6 vs 11.5-11.8 ms).
 SWITCH_INTERVAL_SECONDS = 0.01
 
 
@@ -177,6 +179,7 @@ def tune_the_interpreter() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+
 
 if __name__ == "__main__":
     sys.exit(main())
