@@ -11,6 +11,7 @@ host), so that watching does not load the HTTP API; verification over HTTP is un
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import threading
@@ -27,13 +28,24 @@ TREE = Path(__file__).resolve().parents[1]
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    if args.compare:
-        from devhost.bench_compare import run_compare
+    # A SIGTERM (a CI job's timeout, `kill`) stops the bench as Ctrl-C does: the sagas not yet
+    # begun are dropped and the hosts it started are stopped, instead of being left running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if args.compare:
+            from devhost.bench_compare import run_compare
 
-        return run_compare(args)
-    result = run_once(args, TREE)
+            return run_compare(args)
+        result = run_once(args, TREE)
+    except KeyboardInterrupt:
+        print("bench: interrupted; the hosts it started are stopped", file=sys.stderr)
+        return 130
     print_result(result)
     return 0 if result.ok else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_once(args: argparse.Namespace, tree: Path) -> Result:
@@ -75,11 +87,12 @@ def _drive(args: argparse.Namespace, data_dir: Path, hosts: list[HostProcess]) -
     window_start = time.time()
     watcher = threading.Thread(target=watch, args=(data_dir, len(sagas), ended_at), daemon=True)
     watcher.start()
-    started = time.time()
+    started, interrupted = time.time(), threading.Event()
 
     def saga(i: int) -> None:
-        if args.rate:
-            time.sleep(max(0.0, started + i / args.rate - time.time()))
+        due = started + i / args.rate - time.time() if args.rate else 0.0
+        if interrupted.wait(max(0.0, due)):
+            return  # not begun: the bench was interrupted
         client, s = clients[i % len(clients)], sagas[i]
         client.create_quote(s.customer_id, s.premium, s.quote_id, patience=10)
         approved_at[s.quote_id] = time.time()
@@ -87,10 +100,15 @@ def _drive(args: argparse.Namespace, data_dir: Path, hosts: list[HostProcess]) -
 
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
         futures = [pool.submit(saga, i) for i in range(len(sagas))]
-        while not all(f.done() for f in futures):
-            time.sleep(1.0)
-            print(f"  {time.time() - started:5.1f} s: approved {len(approved_at)}/{len(sagas)},"
-                  f" ended {len(ended_at)}", file=sys.stderr)  # fmt: skip
+        try:
+            while not all(f.done() for f in futures):
+                time.sleep(1.0)
+                print(f"  {time.time() - started:5.1f} s: approved {len(approved_at)}/{len(sagas)},"
+                      f" ended {len(ended_at)}", file=sys.stderr)  # fmt: skip
+        except BaseException:
+            interrupted.set()  # a saga under way still ends; one waiting for its turn does not
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         for future in futures:
             future.result()
     watcher.join(timeout=120)

@@ -53,7 +53,12 @@ def start_host(
     process = subprocess.Popen(command, cwd=tree, stdout=log, stderr=log, env=env)
     log.close()
     client = Client(f"http://127.0.0.1:{port}", timeout=60)
-    client.wait_until_ready(timeout=60)
+    try:
+        client.wait_until_ready(timeout=60)
+    except BaseException:  # not up in time, or the bench interrupted: not left running
+        process.kill()
+        process.wait(timeout=10)
+        raise
     pid = _traced_child(process.pid) if trace is not None else process.pid
     return HostProcess(process, client, pid, trace)
 

@@ -1,12 +1,17 @@
 """`python -m devhost bench` as a user runs it: a small mixed run verifies every saga's outcome
-and every customer's count, and a run held to a wrong expectation fails naming what is wrong."""
+and every customer's count, a run held to a wrong expectation fails naming what is wrong, and a
+bench stopped with SIGTERM leaves none of its hosts running."""
 
 from __future__ import annotations
 
 import os
+import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +60,53 @@ def test_two_hosts_on_a_feed_of_two_ranges_end_every_saga_as_it_should():
     assert run.returncode == 0, run.stdout + run.stderr
     assert "verified    every outcome: 40 sagas" in run.stdout, run.stdout
     assert re.search(r"CPU +[0-9.]+ ms per saga", run.stdout), run.stdout
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (/proc/<pid>/task/<tid>/children)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found += [int(child), *descendants(int(child))]
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_bench_sent_sigterm_stops_the_hosts_it_started():
+    command = [sys.executable, "-m", "devhost", "bench", "--sagas", "100000", "--rate", "20"]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stderr:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    started: list[int] = []
+    try:
+        while "approved" not in lines.get(timeout=120):  # a progress line: its sagas are under way
+            pass
+        started = descendants(process.pid)
+        assert len(started) >= 2  # its host processes and their SQLite writer processes
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 130
+        assert [pid for pid in started if running(pid)] == []
+        reader.join(timeout=10)
+        rest = "".join(lines.get() for _ in range(lines.qsize()))
+        assert "Traceback" not in rest
+        assert "interrupted; the hosts it started are stopped" in rest
+    finally:
+        process.kill()
+        for pid in started:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
