@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ from devhost.client import Client, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STARTED_LOGS: list[Path] = []  # the logs of the hosts a test started: shown when it fails
+
+
+def host_environment(settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a `python -m devhost` it starts, with `settings` on top,
+    but for the store the tests' own process was given (STORE_BACKEND, SQLITE_DIR): the host
+    keeps its store in its own data directory."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    return env | dict(settings or {})
 
 
 class HostProcess:
@@ -43,8 +52,7 @@ class HostProcess:
         log = self.log.open("ab")
         if self.log not in STARTED_LOGS:
             STARTED_LOGS.append(self.log)
-        env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
-        env |= self.settings
+        env = host_environment(self.settings)
         self.process = subprocess.Popen(
             [
                 sys.executable,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from devhost.client import Client, free_port
-from tests.e2e.hosts import REPO, HostProcess
+from tests.e2e.hosts import REPO, HostProcess, host_environment
 from tests.support.builders import accepted_premium
 
 pytestmark = [
@@ -125,7 +125,7 @@ def test_kill_9_of_the_supervisor_takes_its_workers_with_it(tmp_path: Path) -> N
 
 
 def test_a_worker_that_fails_at_its_start_stops_the_host_with_exit_1(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    env = host_environment()
     env["DEVHOST_FEED_RANGES"] = "two"  # not a number: each worker fails as it starts
     port = free_port()
     result = subprocess.run(
@@ -137,7 +137,7 @@ def test_a_worker_that_fails_at_its_start_stops_the_host_with_exit_1(tmp_path: P
 
 
 def test_a_host_on_a_port_in_use_says_so_and_exits_1(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    env = host_environment()
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         result = subprocess.run(
@@ -153,7 +153,7 @@ def test_a_host_on_a_port_in_use_says_so_and_exits_1(tmp_path: Path) -> None:
 def in_a_terminal(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m devhost` as a terminal runs it, in a session of its own (so that a test can
     send the terminal's Ctrl-C to its process group); killed if a failed test leaves it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    env = host_environment()
     with (data_dir / "host.log").open("wb") as log:
         host = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--data-dir", str(data_dir), "--port", str(port)],
@@ -195,7 +195,7 @@ def test_ctrl_c_while_the_workers_start_stops_the_host_without_a_traceback(tmp_p
 
 
 def test_a_process_count_that_is_no_number_is_refused_in_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("STORE_BACKEND", "SQLITE_DIR")}
+    env = host_environment()
     env["DEVHOST_PROCESSES"] = "two"
     result = subprocess.run(
         [sys.executable, "-m", "devhost", "--data-dir", str(tmp_path), "--port", str(free_port())],
