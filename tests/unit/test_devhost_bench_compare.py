@@ -17,5 +17,5 @@ def test_a_pair_with_a_figure_missing_is_left_out():
 
 
 def test_the_sides_must_have_run_as_often():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="longer"):
         pair_ratios([100.0], [100.0, 120.0])
