@@ -91,4 +91,4 @@ class Route:
 
 def path_parts(path: str) -> list[str]:
     """A path's non-empty segments, percent-decoded, as `Route.match` takes them."""
-    return [unquote(p) for p in path.strip("/").split("/") if p]
+    return [unquote(p) for p in path.split("/") if p]

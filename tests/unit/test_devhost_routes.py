@@ -51,6 +51,14 @@ def test_an_unknown_path_reaches_the_catch_all_with_the_rest_of_the_path():
     assert found("GET", "/api/no/such/thing") == ("catch_all", {"path": "no/such/thing"})
 
 
+def test_a_path_longer_than_a_route_is_not_that_route():
+    assert found("GET", "/api/quotes/Q-1/more") == ("catch_all", {"path": "quotes/Q-1/more"})
+
+
+def test_empty_segments_are_no_segments():
+    assert found("GET", "//api//quotes//Q-1//") == ("get_quote", {"quoteId": "Q-1"})
+
+
 def test_paths_outside_the_route_prefix_match_nothing():
     assert found("GET", "/quotes/Q-1") is None
 
