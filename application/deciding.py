@@ -77,26 +77,37 @@ class DecisionRunner:
             # stream exists, and a refusal or no-op is re-checked against a read, as for a guess
             # from the cache.
             cached = (decider.initial_state, 0)
-        trusted = cached is None
-        state, version = cached or self.load(decider, stream)
+        trusted = cached is None  # the state was just read, not taken from the cache
+        causes: frozenset[str] = frozenset()  # the idempotency keys of the events read last
+        if cached is None:
+            state, version, causes = self._read(decider, stream)
+        else:
+            state, version = cached
         for _ in range(self.max_attempts):
             try:
                 new = list(decider.decide(state, command))
             except DomainError:
                 if trusted:
+                    if meta.key in causes:
+                        # Refused now, but this very command was handled before (a retry
+                        # after the state moved on): answered as the duplicate it is.
+                        return Decision(Outcome.ALREADY_HANDLED, state, version)
                     raise
-                state, version, trusted = *self.load(decider, stream), True
+                state, version, causes = self._read(decider, stream)
+                trusted = True
                 continue
             if not new:
                 if trusted:
                     return Decision(Outcome.UNCHANGED, state, version)
-                state, version, trusted = *self.load(decider, stream), True
+                state, version, causes = self._read(decider, stream)
+                trusted = True
                 continue
             envelopes = self._envelopes(stream, version, new, meta)
             try:
                 outcome = self.store.append(stream, version, envelopes, meta.key)
             except ConcurrencyConflict:
-                state, version, trusted = *self.load(decider, stream), True
+                state, version, causes = self._read(decider, stream)
+                trusted = True
                 continue
             if outcome is Outcome.ALREADY_HANDLED:
                 state, version = self.load(decider, stream)
@@ -112,12 +123,18 @@ class DecisionRunner:
     def load(self, decider: Decider[S, C, E], stream: str) -> tuple[S, int]:
         """State and version of a stream from a full read (one request for a short stream).
         Never from the cache: a cached state is what is being checked."""
-        state, version = decider.initial_state, 0
+        state, version, _ = self._read(decider, stream)
+        return state, version
+
+    def _read(self, decider: Decider[S, C, E], stream: str) -> tuple[S, int, frozenset[str]]:
+        """`load`, with the idempotency keys (causationId) of the stream's events."""
+        state, version, causes = decider.initial_state, 0, set()
         for envelope in self.store.read_stream(stream):
             state = decider.evolve(state, cast(E, codec.decode(envelope)))
             version = envelope.sequenceNumber
+            causes.add(envelope.causationId)
         self._remember(stream, state, version, replace=True)
-        return state, version
+        return state, version, frozenset(causes)
 
     def _envelopes(
         self, stream: str, version: int, events: list[E], meta: Metadata

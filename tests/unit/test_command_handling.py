@@ -84,6 +84,23 @@ def test_a_redelivered_command_whose_decision_would_append_again_appends_nothing
     ]
 
 
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_command_handled_before_and_refused_now_is_already_handled(warm):
+    """A retried approval after the quote was rejected: the same command, answered as the
+    duplicate it is; another approval of the rejected quote is refused."""
+    store = InMemoryEventStore()
+    handler = CommandHandler(store, FakeClock())
+    for done in (create, approve, reject):
+        handler.handle(done)
+    retrying = handler if warm else CommandHandler(store, FakeClock())
+    again = retrying.handle(approve)
+    assert (again.outcome, again.version) == (Outcome.ALREADY_HANDLED, 3)
+    assert again.state.status == "Rejected"
+    with pytest.raises(DomainError, match="was rejected"):
+        retrying.handle(command(ApproveQuote(quoteId="Q1"), "approve-2"))
+    assert len(store.read_stream("quote-Q1")) == 3
+
+
 def test_a_warm_cache_decides_without_reading():
     store = CountingStore(InMemoryEventStore())
     handler = CommandHandler(store, FakeClock())
