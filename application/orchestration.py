@@ -168,9 +168,10 @@ class Orchestrator:
         self, quote_id: str, reason: str, requested_by: str, traceparent: str | None = None
     ) -> SagaOutcome:
         """An operator cancels a running saga: it compensates what it did, as a time-out of
-        its step would, and the commands go out now. Asking again, or while it compensates,
-        decides nothing new (a repeat re-sends what the first decided, same ids); a saga not
-        started or ended is refused (DomainError: not-found, conflict)."""
+        its step would, and the commands go out now. Asking again, while it compensates or
+        once that has ended, decides nothing new (a repeat re-sends what the first decided,
+        same ids); a saga not started, or ended without a cancel, is refused (DomainError:
+        not-found, conflict)."""
         inp = saga.cancel_input(quote_id, reason, requested_by, self.clock(), traceparent)
         outcome = self.saga.advance(inp)
         self.publisher.publish(outcome.commands)

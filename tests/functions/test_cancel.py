@@ -130,6 +130,25 @@ def test_cancelling_twice_answers_202_twice_and_the_undo_is_applied_once(functio
     settled(app_services)
 
 
+def test_cancelling_again_once_the_cancelled_saga_has_compensated_is_a_202_deciding_nothing(
+    functions, app_services
+):
+    approved(app_services)
+    driver = Driver(app_services)
+    feed(driver)
+    assert cancel(functions, "Q1", {"reason": "customer withdrew"}, PRINCIPAL).status_code == 202
+    driver.run_until_quiet()
+    assert app_services.quotes.view("Q1").saga.status == "Compensated"
+    before = stored(app_services)
+    again = cancel(functions, "Q1", {"reason": "too late"})
+    assert again.status_code == 202, again.get_body()
+    assert body_of(again)["saga"]["status"] == "Compensated"
+    driver.run_until_quiet()  # what it re-sent (the first one's commands) changes nothing
+    assert stored(app_services) == before
+    assert app_services.quotes.view("Q1").quote.rejectionReason == WHY  # the first's
+    settled(app_services)
+
+
 @pytest.mark.parametrize(
     ("premium", "status", "words"),
     [
