@@ -77,8 +77,9 @@ class DecisionRunner:
             # stream exists, and a refusal or no-op is re-checked against a read, as for a guess
             # from the cache.
             cached = (decider.initial_state, 0)
-        trusted = cached is None  # the state was just read, not taken from the cache
-        causes: frozenset[str] = frozenset()  # the idempotency keys of the events read last
+        # The idempotency keys of the stream's events as just read; None while the state is
+        # trusted to nothing but a guess (the cache's, or a new stream's initial state).
+        causes: frozenset[str] | None = None
         if cached is None:
             state, version, causes = self._read(decider, stream)
         else:
@@ -87,27 +88,24 @@ class DecisionRunner:
             try:
                 new = list(decider.decide(state, command))
             except DomainError:
-                if trusted:
+                if causes is not None:
                     if meta.key in causes:
                         # Refused now, but this very command was handled before (a retry
                         # after the state moved on): answered as the duplicate it is.
                         return Decision(Outcome.ALREADY_HANDLED, state, version)
                     raise
                 state, version, causes = self._read(decider, stream)
-                trusted = True
                 continue
             if not new:
-                if trusted:
+                if causes is not None:
                     return Decision(Outcome.UNCHANGED, state, version)
                 state, version, causes = self._read(decider, stream)
-                trusted = True
                 continue
             envelopes = self._envelopes(stream, version, new, meta)
             try:
                 outcome = self.store.append(stream, version, envelopes, meta.key)
             except ConcurrencyConflict:
                 state, version, causes = self._read(decider, stream)
-                trusted = True
                 continue
             if outcome is Outcome.ALREADY_HANDLED:
                 state, version = self.load(decider, stream)
