@@ -27,6 +27,20 @@ def host_environment(settings: Mapping[str, str] | None = None) -> dict[str, str
     return env | dict(settings or {})
 
 
+def children(pid: int) -> list[int]:
+    """The live processes `pid` started, from any of its threads (/proc/<pid>/task/*/children)."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`: its children, theirs, and so on."""
+    return [p for child in children(pid) for p in (child, *descendants(child))]
+
+
 class HostProcess:
     """`python -m devhost` on a data directory; killed with SIGKILL, stopped with SIGTERM."""
 

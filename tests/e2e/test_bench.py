@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.hosts import REPO
+from tests.e2e.hosts import REPO, descendants
 
 pytestmark = pytest.mark.e2e
 
@@ -60,15 +60,6 @@ def test_two_hosts_on_a_feed_of_two_ranges_end_every_saga_as_it_should():
     assert run.returncode == 0, run.stdout + run.stderr
     assert "verified    every outcome: 40 sagas" in run.stdout, run.stdout
     assert re.search(r"CPU +[0-9.]+ ms per saga", run.stdout), run.stdout
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid` (/proc/<pid>/task/<tid>/children)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            found += [int(child), *descendants(int(child))]
-    return found
 
 
 def running(pid: int) -> bool:

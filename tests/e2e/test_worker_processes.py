@@ -18,20 +18,13 @@ from pathlib import Path
 import pytest
 
 from devhost.client import Client, free_port
-from tests.e2e.hosts import REPO, HostProcess, host_environment
+from tests.e2e.hosts import REPO, HostProcess, children, host_environment
 from tests.support.builders import accepted_premium
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(sys.platform != "linux", reason="worker processes are Linux's default"),
 ]
-
-
-def workers_of(supervisor: int) -> list[int]:
-    return [
-        int(pid)
-        for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
-    ]
 
 
 def lease_owners(data_dir: Path) -> set[str]:
@@ -66,7 +59,7 @@ def test_two_workers_share_the_work_and_a_stop_stops_both_and_hands_their_leases
     assert host.process is not None
     try:
         workers = wait_for(
-            lambda: len(workers_of(host.process.pid)) == 2 and workers_of(host.process.pid)
+            lambda: len(children(host.process.pid)) == 2 and children(host.process.pid)
         )
         run_sagas(host.client, "both", 10)
         # Each worker holds its share of the leases (a change-feed range, hub partitions).
@@ -87,7 +80,7 @@ def test_two_workers_share_the_work_and_a_stop_stops_both_and_hands_their_leases
 def started_workers(supervisor: int, log: Path) -> list[int]:
     """The supervisor's workers that say they serve (a worker's owner id carries its pid)."""
     serving = [line for line in log.read_text().splitlines() if " serving " in line]
-    return [pid for pid in workers_of(supervisor) if any(f":{pid}:" in s for s in serving)]
+    return [pid for pid in children(supervisor) if any(f":{pid}:" in s for s in serving)]
 
 
 def test_a_worker_that_dies_is_replaced_and_the_sagas_still_end(tmp_path: Path) -> None:
@@ -111,9 +104,7 @@ def test_a_worker_that_dies_is_replaced_and_the_sagas_still_end(tmp_path: Path) 
 def test_kill_9_of_the_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
     host = HostProcess(tmp_path, lease_seconds=2.0).start()
     assert host.process is not None
-    workers = wait_for(
-        lambda: len(workers_of(host.process.pid)) == 2 and workers_of(host.process.pid)
-    )
+    workers = wait_for(lambda: len(children(host.process.pid)) == 2 and children(host.process.pid))
     host.kill()
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=10)
     # Nothing holds the port: a new host serves on it, and ends what is started there.
@@ -184,7 +175,7 @@ def test_ctrl_c_while_the_workers_start_stops_the_host_without_a_traceback(tmp_p
     log = tmp_path / "host.log"
     with in_a_terminal(tmp_path, 0) as host:
         wait_for(lambda: "listening" in log.read_text(), timeout=30)  # the workers are starting
-        workers = workers_of(host.pid)
+        workers = children(host.pid)
         assert len(workers) == 2
         # Outside the terminal's process group, so its Ctrl-C reaches the supervisor only
         # (which stops them); a worker still importing would die of a SIGINT with a traceback.
